@@ -1,0 +1,31 @@
+"""keras_siglip: SigLIP (sigmoid loss language-image pre-training) for Keras 3.
+
+JAX is the default backend; a `KERAS_BACKEND` set before the first import of Keras
+is respected ("jax", "tensorflow" or "torch").
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from keras_siglip import layers, losses, towers  # noqa: E402
+from keras_siglip.losses import SigmoidLoss, SoftmaxLoss, sigmoid_loss, softmax_loss  # noqa: E402
+from keras_siglip.model import SigLIP  # noqa: E402
+from keras_siglip.presets import list_presets  # noqa: E402
+from keras_siglip.towers import ImageEncoder, TextEncoder  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ImageEncoder",
+    "SigLIP",
+    "SigmoidLoss",
+    "SoftmaxLoss",
+    "TextEncoder",
+    "layers",
+    "list_presets",
+    "losses",
+    "sigmoid_loss",
+    "softmax_loss",
+    "towers",
+]

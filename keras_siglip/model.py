@@ -1,0 +1,394 @@
+"""`SigLIP`: two towers, a learnable temperature and bias, and the sigmoid loss."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_siglip import losses as losses_module
+from keras_siglip.losses.logits import l2_normalize, pairwise_logits
+from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
+from keras_siglip.validation import concrete_values
+
+PAPER_LOG_TEMPERATURE_INIT = math.log(10.0)
+PAPER_BIAS_INIT = -10.0
+
+
+@keras.saving.register_keras_serializable(package="keras_siglip")
+class SigLIP(keras.Model):
+    """SigLIP: an image tower and a text tower trained with the sigmoid loss.
+
+    `call({"images": ..., "token_ids": ...})` returns the `(num_images, num_texts)`
+    logits `exp(log_temperature) * <x_i, y_j> + bias` of the L2-normalised
+    embeddings; `compute_loss` turns the logits already computed into the loss, so
+    a training step runs each tower once.
+
+    Args:
+        image_encoder: an `ImageEncoder` (or any Keras model mapping images in
+            [-1, 1] to `(batch, dim)` embeddings, with an `image_size` attribute).
+        text_encoder: a `TextEncoder` (or a model mapping `(batch,
+            sequence_length)` token ids to `(batch, dim)`, with `sequence_length`
+            and `vocabulary_size` attributes).
+        log_temperature_init: initial log-temperature; the paper's `log(10)`.
+        bias_init: initial bias; the paper's -10.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = SigLIP.from_variant("Pico/8", image_size=32, sequence_length=8,
+    ...                             vocabulary_size=100)
+    >>> inputs = {"images": np.zeros((4, 32, 32, 3), "float32"),
+    ...           "token_ids": np.ones((4, 8), "int32")}
+    >>> tuple(model(inputs).shape)
+    (4, 4)
+    >>> model.compile()
+    >>> history = model.fit(inputs, epochs=1, verbose=0)
+    """
+
+    def __init__(
+        self,
+        image_encoder,
+        text_encoder,
+        log_temperature_init=PAPER_LOG_TEMPERATURE_INIT,
+        bias_init=PAPER_BIAS_INIT,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "siglip")
+        super().__init__(**kwargs)
+        image_dim = image_encoder.output_shape[-1]
+        text_dim = text_encoder.output_shape[-1]
+        if image_dim != text_dim:
+            raise ValueError(
+                "The towers must embed into the same space: `image_encoder` outputs "
+                f"{image_dim} features but `text_encoder` outputs {text_dim}. Set the "
+                "text encoder's `embedding_dim` to the image width."
+            )
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.log_temperature_init = float(log_temperature_init)
+        self.bias_init = float(bias_init)
+        self.log_temperature = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.log_temperature_init),
+            dtype="float32",
+            name="log_temperature",
+        )
+        self.bias = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.bias_init),
+            dtype="float32",
+            name="bias",
+        )
+        self.contrastive_loss = losses_module.SigmoidLoss()
+        self.built = True
+
+    # --- Tower properties -------------------------------------------------------
+
+    @property
+    def image_size(self):
+        return self.image_encoder.input_shape[1]
+
+    @property
+    def sequence_length(self):
+        return self.text_encoder.input_shape[1]
+
+    @property
+    def vocabulary_size(self):
+        return self.text_encoder.vocabulary_size
+
+    @property
+    def embedding_dim(self):
+        return self.image_encoder.output_shape[-1]
+
+    # --- Encoding ---------------------------------------------------------------
+
+    def encode_images(self, images, training=False):
+        """L2-normalised float32 embeddings of channels-last images in [-1, 1]."""
+        self._check_images(images)
+        return l2_normalize(self.image_encoder(images, training=training))
+
+    def encode_texts(self, token_ids, training=False):
+        """L2-normalised float32 embeddings of `(batch, sequence_length)` token ids."""
+        self._check_token_ids(token_ids)
+        return l2_normalize(self.text_encoder(token_ids, training=training))
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, dict) or not {"images", "token_ids"} <= set(inputs):
+            given = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ValueError(
+                "`inputs` must be a dict with keys 'images' and 'token_ids'; got "
+                f"{given}."
+            )
+        images, token_ids = inputs["images"], inputs["token_ids"]
+        num_images, num_texts = images.shape[0], token_ids.shape[0]
+        if num_images is not None and num_texts is not None and num_images != num_texts:
+            raise ValueError(
+                "The image and text batches must pair up one to one: got "
+                f"{num_images} images and {num_texts} texts."
+            )
+        return pairwise_logits(
+            self.encode_images(images, training=training),
+            self.encode_texts(token_ids, training=training),
+            self.log_temperature,
+            self.bias,
+        )
+
+    # --- Training ---------------------------------------------------------------
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """The contrastive loss of the logits `call` already computed, plus `self.losses`."""
+        loss = self.contrastive_loss.from_logits(y_pred)
+        if self.losses:
+            loss = loss + ops.sum([ops.cast(extra, "float32") for extra in self.losses])
+        return loss
+
+    def compile(
+        self,
+        optimizer=None,
+        loss="sigmoid",
+        *,
+        learning_rate=1e-3,
+        weight_decay=1e-4,
+        warmup_steps=0,
+        decay_steps=None,
+        gradient_clip_norm=1.0,
+        **kwargs,
+    ):
+        """Configure training with the paper's defaults.
+
+        With `optimizer=None` the optimizer is AdamW (beta_2 0.95, global gradient
+        clipping at `gradient_clip_norm`), with a linear warm-up and cosine decay when
+        `decay_steps` is given. Weight decay is decoupled from the learning rate, as
+        in big_vision: each step shrinks a kernel by `weight_decay` times the
+        schedule's fraction of the peak rate (Keras' AdamW multiplies its decay by
+        the learning rate, so it receives `weight_decay / learning_rate`). Only
+        kernels (Dense and Conv weights) decay: biases, norms, embeddings, the
+        probe, `log_temperature` and `bias` do not. The same mask is applied to an
+        optimizer you pass.
+
+        Args:
+            optimizer: `None` for the defaults above, or a Keras optimizer.
+            loss: `"sigmoid"` (the paper's), `"softmax"` (CLIP's) or an object with
+                `from_logits(logits)`, such as `keras_siglip.losses.SigmoidLoss()`.
+            learning_rate: peak learning rate (float).
+            weight_decay: decoupled weight decay per step at the peak rate.
+            warmup_steps: linear warm-up steps (only with `decay_steps`).
+            decay_steps: steps of cosine decay after warm-up; `None` keeps the
+                rate constant.
+            gradient_clip_norm: global gradient-norm clip; `None` disables it.
+            **kwargs: passed to `keras.Model.compile` (`metrics`, `jit_compile`,
+                `steps_per_execution`, ...).
+        """
+        self.contrastive_loss = losses_module.get("sigmoid" if loss is None else loss)
+        if optimizer is None:
+            optimizer = _default_optimizer(
+                learning_rate, weight_decay, warmup_steps, decay_steps, gradient_clip_norm
+            )
+        else:
+            optimizer = keras.optimizers.get(optimizer)
+        if getattr(optimizer, "weight_decay", None) and not optimizer.built:
+            optimizer.exclude_from_weight_decay(var_list=self.variables_without_decay())
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def variables_without_decay(self):
+        """Trainable variables that weight decay must not touch (all but kernels)."""
+        return [
+            variable
+            for variable in self.trainable_variables
+            if variable.path.split("/")[-1] != "kernel"
+        ]
+
+    # --- Input checks -----------------------------------------------------------
+
+    def _check_images(self, images):
+        shape = tuple(images.shape)
+        size = self.image_size
+        expected = f"(batch, {size}, {size}, 3)"
+        if len(shape) != 4:
+            raise ValueError(
+                f"`images` must have shape {expected} (channels last); got rank "
+                f"{len(shape)} with shape {shape}."
+            )
+        if shape[-1] != 3:
+            raise ValueError(
+                f"`images` must have 3 channels last, shape {expected}; got shape "
+                f"{shape}. Convert grey or RGBA images to RGB first."
+            )
+        if shape[1:3] != (size, size):
+            raise ValueError(
+                f"`images` must be {size}x{size} for this model, shape {expected}; "
+                f"got shape {shape}. Resize them (squash, no crop) first."
+            )
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        if "float" not in dtype:
+            raise ValueError(
+                "`images` must be floats scaled to [-1, 1]; got dtype "
+                f"{dtype}. Convert uint8 pixels with `pixels / 127.5 - 1`."
+            )
+
+    def _check_token_ids(self, token_ids):
+        shape = tuple(token_ids.shape)
+        length = self.sequence_length
+        if len(shape) != 2:
+            raise ValueError(
+                f"`token_ids` must have shape (batch, {length}); got rank "
+                f"{len(shape)} with shape {shape}."
+            )
+        if shape[1] != length:
+            raise ValueError(
+                f"`token_ids` must be padded to the text tower's fixed length {length} "
+                f"with the EOS/pad id; got length {shape[1]}. The text tower pools the "
+                "last position, so padding to another length silently ruins accuracy."
+            )
+        dtype = keras.backend.standardize_dtype(token_ids.dtype)
+        if "int" not in dtype:
+            raise ValueError(f"`token_ids` must be integers; got dtype {dtype}.")
+        values = concrete_values(token_ids)
+        if values is not None and values.size:
+            low, high = int(np.min(values)), int(np.max(values))
+            if low < 0 or high >= self.vocabulary_size:
+                raise ValueError(
+                    f"`token_ids` must lie in [0, {self.vocabulary_size}) for this "
+                    f"vocabulary; got values from {low} to {high}."
+                )
+
+    # --- Construction and serialisation ----------------------------------------
+
+    @classmethod
+    def from_variant(
+        cls,
+        variant,
+        image_size,
+        sequence_length,
+        vocabulary_size,
+        dtype=None,
+        dropout=0.0,
+        **kwargs,
+    ):
+        """Build a model from a variant string such as `"B/16"` or `"Nano/8"`.
+
+        Args:
+            variant: `"NAME/PATCH"`; see `keras_siglip.towers.VARIANTS`.
+            image_size: side of the square input images.
+            sequence_length: fixed text length.
+            vocabulary_size: number of token ids.
+            dtype: dtype policy of both towers, e.g. `"mixed_bfloat16"`.
+            dropout: dropout rate inside both towers.
+            **kwargs: `log_temperature_init`, `bias_init`, `name`.
+        """
+        sizes = decode_variant(variant)
+        image_encoder = ImageEncoder(
+            image_size=image_size,
+            patch_size=sizes["patch_size"],
+            dropout=dropout,
+            dtype=dtype,
+            **sizes["image"],
+        )
+        text_encoder = TextEncoder(
+            vocabulary_size=vocabulary_size,
+            sequence_length=sequence_length,
+            embedding_dim=sizes["image"]["hidden_dim"],
+            dropout=dropout,
+            dtype=dtype,
+            **sizes["text"],
+        )
+        return cls(image_encoder, text_encoder, **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Build a model from a builtin preset name.
+
+        Args:
+            preset: a name from `keras_siglip.list_presets()`.
+            load_weights: load the preset's weights; `False` builds the architecture
+                with the paper's initialisation.
+            **kwargs: `SigLIP.from_variant` arguments overriding the preset's
+                (`image_size`, `dtype`, ...).
+
+        Example:
+
+        >>> model = SigLIP.from_preset("siglip_base_patch16_224", load_weights=False)
+        >>> model.count_params()
+        203155970
+        """
+        from keras_siglip.presets import load_model
+
+        return load_model(cls, preset, load_weights=load_weights, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "image_encoder": keras.saving.serialize_keras_object(self.image_encoder),
+            "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
+            "log_temperature_init": self.log_temperature_init,
+            "bias_init": self.bias_init,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("image_encoder", "text_encoder"):
+            if isinstance(config[key], dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None:
+            config["loss"] = keras.saving.serialize_keras_object(self.contrastive_loss)
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        loss = keras.saving.deserialize_keras_object(config.pop("loss", None))
+        optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer", None))
+        self.compile(optimizer=optimizer, loss=loss, **_known_compile_kwargs(config))
+        if self.built and self.optimizer is not None:
+            self.optimizer.build(self.trainable_variables)
+
+
+def _known_compile_kwargs(config):
+    keys = ("metrics", "weighted_metrics", "run_eagerly", "steps_per_execution", "jit_compile")
+    return {key: config[key] for key in keys if key in config and config[key] is not None}
+
+
+def _default_optimizer(
+    learning_rate, weight_decay, warmup_steps, decay_steps, gradient_clip_norm
+):
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+        raise ValueError(
+            "`learning_rate` must be a float peak rate (pass your own `optimizer` "
+            f"for another schedule); got {learning_rate!r}."
+        )
+    if learning_rate <= 0:
+        raise ValueError(f"`learning_rate` must be positive, got {learning_rate}.")
+    if weight_decay < 0:
+        raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}.")
+    if warmup_steps < 0:
+        raise ValueError(f"`warmup_steps` must be >= 0, got {warmup_steps}.")
+    if warmup_steps and decay_steps is None:
+        raise ValueError(
+            "`warmup_steps` needs `decay_steps` (the schedule is warm-up then cosine "
+            f"decay); got warmup_steps={warmup_steps} and decay_steps=None."
+        )
+    schedule = learning_rate
+    if decay_steps is not None:
+        if decay_steps < 1:
+            raise ValueError(f"`decay_steps` must be at least 1, got {decay_steps}.")
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup_steps else learning_rate,
+            decay_steps=decay_steps,
+            warmup_target=learning_rate if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    return keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=weight_decay / learning_rate,
+        beta_1=0.9,
+        beta_2=0.95,
+        global_clipnorm=gradient_clip_norm,
+    )

@@ -1,0 +1,71 @@
+"""Read the builtin preset data files and build models from them."""
+
+import functools
+import importlib.resources
+import json
+
+_REQUIRED_CONFIG_KEYS = ("variant", "image_size", "sequence_length", "vocabulary_size")
+
+
+@functools.cache
+def _builtin_presets():
+    presets = {}
+    for entry in importlib.resources.files("keras_siglip.builtin_presets").iterdir():
+        if not entry.name.endswith(".json"):
+            continue
+        preset = json.loads(entry.read_text(encoding="utf-8"))
+        name = preset.get("name")
+        if name != entry.name[: -len(".json")]:
+            raise ValueError(
+                f"Builtin preset file {entry.name} must hold 'name': "
+                f"{entry.name[:-5]!r}; it holds {name!r}."
+            )
+        missing = [key for key in _REQUIRED_CONFIG_KEYS if key not in preset["config"]]
+        if missing:
+            raise ValueError(f"Builtin preset {name!r} lacks config keys {missing}.")
+        presets[name] = preset
+    return presets
+
+
+def list_presets():
+    """Names of the builtin presets, sorted.
+
+    Example:
+
+    >>> "siglip_base_patch16_224" in list_presets()
+    True
+    """
+    return sorted(_builtin_presets())
+
+
+def get_preset(name):
+    """The data of builtin preset `name` (a dict; see the files in `presets/`)."""
+    presets = _builtin_presets()
+    if name not in presets:
+        raise ValueError(
+            f"Unknown preset {name!r}. Builtin presets: {', '.join(sorted(presets))}."
+        )
+    return json.loads(json.dumps(presets[name]))
+
+
+def load_model(model_class, preset, load_weights=True, **overrides):
+    """Build `model_class` from builtin preset `preset`."""
+    if not isinstance(preset, str):
+        raise ValueError(f"`preset` must be a preset name (str), got {preset!r}.")
+    data = get_preset(preset)
+    config = {**data["config"], **overrides}
+    model = model_class.from_variant(**config)
+    if load_weights:
+        weights = data.get("weights")
+        if not weights:
+            raise ValueError(
+                f"Preset {preset!r} is an architecture without weights; call "
+                "`from_preset(..., load_weights=False)` to build it freshly initialised."
+            )
+        raise NotImplementedError(
+            f"Preset {preset!r} takes its weights from {weights['source']} "
+            f"({weights['format']} format). Downloading and converting official "
+            "checkpoints is not available in this version; build the architecture "
+            "with `load_weights=False`."
+        )
+    return model

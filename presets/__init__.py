@@ -1,0 +1,1 @@
+"""Builtin preset data files, installed as `keras_siglip.builtin_presets`."""
