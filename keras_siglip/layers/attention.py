@@ -63,7 +63,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.query_projection.build(query_shape)
         self.key_projection.build(value_shape)
         self.value_projection.build(value_shape)
-        self.output_projection.build(query_shape[:-1] + (self.hidden_dim,))
+        self.output_projection.build(tuple(query_shape[:-1]) + (self.hidden_dim,))
 
     def call(self, query, value=None):
         value = query if value is None else value
@@ -81,7 +81,7 @@ class MultiHeadAttention(keras.layers.Layer):
         return self.output_projection(attended)
 
     def compute_output_shape(self, query_shape, value_shape=None):
-        return query_shape[:-1] + (self.hidden_dim,)
+        return tuple(query_shape[:-1]) + (self.hidden_dim,)
 
     def get_config(self):
         config = super().get_config()

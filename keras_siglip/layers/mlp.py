@@ -32,14 +32,14 @@ class MLP(keras.layers.Layer):
 
     def build(self, input_shape):
         self.expand.build(input_shape)
-        self.contract.build(input_shape[:-1] + (self.intermediate_dim,))
+        self.contract.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
 
     def call(self, inputs, training=None):
         hidden = keras.activations.gelu(self.expand(inputs), approximate=True)
         return self.contract(self.dropout(hidden, training=training))
 
     def compute_output_shape(self, input_shape):
-        return input_shape[:-1] + (self.hidden_dim,)
+        return tuple(input_shape[:-1]) + (self.hidden_dim,)
 
     def get_config(self):
         config = super().get_config()

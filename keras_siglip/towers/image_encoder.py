@@ -65,6 +65,9 @@ class ImageEncoder(keras.Model):
             )
         kwargs.setdefault("name", "image_encoder")
 
+        # A functional model does not keep the `dtype` it is given; its layers do.
+        dtype = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+
         # === Layers ===
         # Locals until the functional model exists: the torch backend refuses
         # layer attributes set before `keras.Model.__init__`.
@@ -107,6 +110,7 @@ class ImageEncoder(keras.Model):
         super().__init__(inputs=images, outputs=embeddings, dtype=dtype, **kwargs)
 
         # === Config ===
+        self.tower_dtype_policy = dtype
         self.patch_embedding = patch_embedding
         self.position_embedding = position_embedding
         self.encoder_blocks = encoder_blocks
@@ -129,7 +133,7 @@ class ImageEncoder(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "dtype": keras.dtype_policies.serialize(self.tower_dtype_policy),
             "image_size": self.image_size,
             "patch_size": self.patch_size,
             "hidden_dim": self.hidden_dim,

@@ -63,6 +63,9 @@ class TextEncoder(keras.Model):
         check_positive_int("embedding_dim", embedding_dim)
         kwargs.setdefault("name", "text_encoder")
 
+        # A functional model does not keep the `dtype` it is given; its layers do.
+        dtype = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+
         # === Layers ===
         # Locals until the functional model exists: the torch backend refuses
         # layer attributes set before `keras.Model.__init__`.
@@ -108,6 +111,7 @@ class TextEncoder(keras.Model):
         super().__init__(inputs=token_ids, outputs=embeddings, dtype=dtype, **kwargs)
 
         # === Config ===
+        self.tower_dtype_policy = dtype
         self.token_embedding = token_embedding
         self.position_embedding = position_embedding
         self.encoder_blocks = encoder_blocks
@@ -127,7 +131,7 @@ class TextEncoder(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "dtype": keras.dtype_policies.serialize(self.tower_dtype_policy),
             "vocabulary_size": self.vocabulary_size,
             "sequence_length": self.sequence_length,
             "hidden_dim": self.hidden_dim,

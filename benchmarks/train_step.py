@@ -1,0 +1,414 @@
+"""Train-step time and peak memory: keras_siglip vs keras-hub vs transformers.
+
+One training step is a forward pass of both towers, the sigmoid loss, the
+backward pass and an AdamW update, on one fixed random batch. Three
+implementations of the same architecture are timed:
+
+- `ours`: `keras_siglip.SigLIP.from_variant(...)`, `compile(optimizer=AdamW)`
+  and `train_on_batch`, on the Keras backend given by `--backend`.
+- `keras_hub`: `keras_hub.models.SigLIPBackbone` with the same sizes, compiled
+  with its default loss (`SigLIPLoss`, through `SigLIPBackbone.compute_loss`,
+  which runs the forward pass a second time) and the same AdamW, trained with
+  `train_on_batch` on the same Keras backend.
+- `transformers`: `transformers.SiglipModel(SiglipConfig(...))` on PyTorch (CPU),
+  `return_loss=True` for its sigmoid loss, `torch.optim.AdamW`. It does not
+  use Keras, so it runs once per configuration whatever `--backend` says.
+
+The optimizer is AdamW with learning rate 1e-3 and weight decay 1e-4 everywhere
+(keras-hub's default), without gradient clipping. The Keras models use
+`compile`'s default `jit_compile="auto"`: XLA on JAX and TensorFlow, eager on
+torch. Each (configuration, implementation, backend) runs in a fresh
+subprocess, with `KERAS_BACKEND` set before Keras is imported, so that peak
+memory (the process's peak resident set size, `ru_maxrss`) does not mix
+between runs. The peak includes the libraries imported and the compilation;
+the "import RSS" column is the peak right after the imports, for reference.
+
+Configurations:
+
+- `b16`: B/16, 224 px images, 64 text tokens, 32,000-token vocabulary, batch 8.
+- `small`: keras_siglip's Nano/8 (width 128, MLP 512, 4 heads, 4 image and
+  2 text layers), 32 px images, 16 text tokens, 1,000-token vocabulary,
+  batch 64.
+
+The parameter counts of the three implementations are printed and compared:
+keras-hub's count includes its non-trainable integer `position_ids` (one per
+text position and one per patch), so it is a few hundred above the others.
+
+Usage:
+
+    python benchmarks/train_step.py --config small --impl all --backend all
+    python benchmarks/train_step.py --config b16 --impl ours --backend jax \\
+        --steps 5 --warmup 2
+
+The script prints a Markdown table (median and minimum seconds per timed step,
+peak RSS) and a line describing the machine. Times are measurements, never
+assertions.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+CONFIGS = {
+    "b16": {
+        "variant": "B/16",
+        "image_size": 224,
+        "patch_size": 16,
+        "hidden_dim": 768,
+        "intermediate_dim": 3072,
+        "num_heads": 12,
+        "image_num_layers": 12,
+        "text_num_layers": 12,
+        "sequence_length": 64,
+        "vocabulary_size": 32000,
+        "batch_size": 8,
+    },
+    "small": {
+        "variant": "Nano/8",
+        "image_size": 32,
+        "patch_size": 8,
+        "hidden_dim": 128,
+        "intermediate_dim": 512,
+        "num_heads": 4,
+        "image_num_layers": 4,
+        "text_num_layers": 2,
+        "sequence_length": 16,
+        "vocabulary_size": 1000,
+        "batch_size": 64,
+    },
+}
+IMPLEMENTATIONS = ("ours", "keras_hub", "transformers")
+KERAS_BACKENDS = ("jax", "tensorflow", "torch")
+LEARNING_RATE = 1e-3
+WEIGHT_DECAY = 1e-4
+RESULT_PREFIX = "TRAIN_STEP_RESULT "
+LIBRARIES = ("numpy", "keras", "keras-hub", "jax", "tensorflow", "torch", "transformers")
+
+
+# --- Building the models (inside the worker subprocess) ------------------------
+
+
+def random_batch(config):
+    """The fixed batch every implementation trains on: images in [-1, 1], token ids."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    size, batch = config["image_size"], config["batch_size"]
+    images = rng.uniform(-1.0, 1.0, (batch, size, size, 3)).astype("float32")
+    token_ids = rng.integers(
+        0, config["vocabulary_size"], (batch, config["sequence_length"])
+    ).astype("int32")
+    return images, token_ids
+
+
+def keras_optimizer():
+    import keras
+
+    return keras.optimizers.AdamW(learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+
+
+def build_ours(config):
+    """`(train_step, num_params)` for keras_siglip's `SigLIP`."""
+    import keras_siglip
+
+    model = keras_siglip.SigLIP.from_variant(
+        config["variant"],
+        image_size=config["image_size"],
+        sequence_length=config["sequence_length"],
+        vocabulary_size=config["vocabulary_size"],
+    )
+    model.compile(optimizer=keras_optimizer())
+    images, token_ids = random_batch(config)
+    inputs = {"images": images, "token_ids": token_ids}
+    return (lambda: model.train_on_batch(inputs)), model.count_params()
+
+
+def build_keras_hub(config):
+    """`(train_step, num_params)` for keras-hub's `SigLIPBackbone` and `SigLIPLoss`."""
+    import keras_hub
+
+    sizes = {
+        "hidden_dim": config["hidden_dim"],
+        "intermediate_dim": config["intermediate_dim"],
+        "num_heads": config["num_heads"],
+    }
+    size = config["image_size"]
+    vision_encoder = keras_hub.models.SigLIPVisionEncoder(
+        patch_size=config["patch_size"],
+        num_layers=config["image_num_layers"],
+        image_shape=(size, size, 3),
+        **sizes,
+    )
+    text_encoder = keras_hub.models.SigLIPTextEncoder(
+        vocabulary_size=config["vocabulary_size"],
+        embedding_dim=config["hidden_dim"],
+        num_layers=config["text_num_layers"],
+        max_sequence_length=config["sequence_length"],
+        **sizes,
+    )
+    model = keras_hub.models.SigLIPBackbone(vision_encoder, text_encoder)
+    # The default loss is `SigLIPLoss`, applied by `SigLIPBackbone.compute_loss`.
+    model.compile(optimizer=keras_optimizer())
+    images, token_ids = random_batch(config)
+    inputs = {"images": images, "token_ids": token_ids}
+    return (lambda: model.train_on_batch(inputs)), model.count_params()
+
+
+def build_transformers(config):
+    """`(train_step, num_params)` for transformers' `SiglipModel` on PyTorch."""
+    import torch
+    from transformers import SiglipConfig, SiglipModel
+
+    sizes = {
+        "hidden_size": config["hidden_dim"],
+        "intermediate_size": config["intermediate_dim"],
+        "num_attention_heads": config["num_heads"],
+    }
+    siglip_config = SiglipConfig(
+        text_config={
+            "vocab_size": config["vocabulary_size"],
+            "max_position_embeddings": config["sequence_length"],
+            "num_hidden_layers": config["text_num_layers"],
+            **sizes,
+        },
+        vision_config={
+            "image_size": config["image_size"],
+            "patch_size": config["patch_size"],
+            "num_hidden_layers": config["image_num_layers"],
+            **sizes,
+        },
+    )
+    torch.manual_seed(0)
+    model = SiglipModel(siglip_config)
+    model.train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY
+    )
+    images, token_ids = random_batch(config)
+    pixel_values = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    input_ids = torch.from_numpy(token_ids).long()
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = model(
+            input_ids=input_ids, pixel_values=pixel_values, return_loss=True
+        ).loss
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    num_params = sum(parameter.numel() for parameter in model.parameters())
+    return train_step, num_params
+
+
+BUILDERS = {
+    "ours": build_ours,
+    "keras_hub": build_keras_hub,
+    "transformers": build_transformers,
+}
+
+
+def peak_rss_gb():
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def measure(config_name, implementation, steps, warmup):
+    """Run in the worker: time `steps` train steps after `warmup` untimed ones."""
+    if implementation == "transformers":
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    else:
+        import keras  # noqa: F401
+
+        if implementation == "keras_hub":
+            import keras_hub  # noqa: F401
+        else:
+            import keras_siglip  # noqa: F401
+    import_rss = peak_rss_gb()
+
+    train_step, num_params = BUILDERS[implementation](CONFIGS[config_name])
+    # The step functions return the loss as a Python value, so each call ends
+    # when the step has finished on every backend.
+    for _ in range(warmup):
+        train_step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        train_step()
+        times.append(time.perf_counter() - start)
+    return {
+        "params": num_params,
+        "times": times,
+        "import_rss_gb": import_rss,
+        "peak_rss_gb": peak_rss_gb(),
+    }
+
+
+# --- Driving the workers (in the parent process) --------------------------------
+
+
+def run_worker(config_name, implementation, backend, steps, warmup):
+    """Measure one combination in a fresh Python process; a dict with the result."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if backend in KERAS_BACKENDS:
+        env["KERAS_BACKEND"] = backend
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        json.dumps([config_name, implementation, steps, warmup]),
+    ]
+    process = subprocess.run(command, env=env, capture_output=True, text=True)
+    for line in process.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    output = (process.stdout + process.stderr).strip().splitlines()
+    return {"error": f"exit code {process.returncode}", "output": output[-15:]}
+
+
+def combinations(config_names, implementations, backends):
+    """(config, implementation, backend) triples; transformers runs once, on torch."""
+    for config_name in config_names:
+        for implementation in implementations:
+            if implementation == "transformers":
+                yield config_name, implementation, "torch (native)"
+            else:
+                for backend in backends:
+                    yield config_name, implementation, backend
+
+
+def format_row(config_name, implementation, backend, result):
+    label = f"{config_name} ({CONFIGS[config_name]['variant']}, batch {CONFIGS[config_name]['batch_size']})"
+    if "error" in result:
+        return f"| {label} | {implementation} | {backend} | failed: {result['error']} | | | | |"
+    times = result["times"]
+    return (
+        f"| {label} | {implementation} | {backend} | {result['params']:,} "
+        f"| {statistics.median(times):.4f} | {min(times):.4f} "
+        f"| {result['peak_rss_gb']:.2f} | {result['import_rss_gb']:.2f} |"
+    )
+
+
+def parameter_check(config_name, results):
+    """One line comparing the parameter counts of the implementations measured."""
+    counts = {}
+    for (name, implementation, _), result in results.items():
+        if name == config_name and "params" in result:
+            counts.setdefault(implementation, result["params"])
+    if not counts:
+        return None
+    reference_name = "ours" if "ours" in counts else next(iter(counts))
+    reference = counts[reference_name]
+    parts = [f"{reference_name} {reference:,}"]
+    for implementation, count in counts.items():
+        if implementation != reference_name:
+            parts.append(f"{implementation} {count:,} ({count - reference:+,})")
+    return f"Parameters, {config_name}: " + ", ".join(parts)
+
+
+def machine_line():
+    cpu = platform.processor() or "unknown CPU"
+    memory_gb = float("nan")
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal"):
+                    memory_gb = int(line.split()[1]) / 2**20
+                    break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    versions = []
+    for library in LIBRARIES:
+        try:
+            versions.append(f"{library} {metadata.version(library)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{library} missing")
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Machine: {cpu}, {cores} cores, {memory_gb:.0f} GB RAM; "
+        f"Python {platform.python_version()}, {', '.join(versions)}; {date}"
+    )
+
+
+def expand(choice, everything):
+    return list(everything) if choice == "all" else [choice]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Median train-step time and peak RSS of three SigLIP implementations."
+    )
+    parser.add_argument("--config", choices=[*CONFIGS, "all"], default="small")
+    parser.add_argument("--impl", choices=[*IMPLEMENTATIONS, "all"], default="all")
+    parser.add_argument("--backend", choices=[*KERAS_BACKENDS, "all"], default="all")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (>= 1)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed steps first, compilation included"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}.")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0, got {args.warmup}.")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        config_name, implementation, steps, warmup = json.loads(args.worker)
+        result = measure(config_name, implementation, steps, warmup)
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        return
+
+    config_names = expand(args.config, CONFIGS)
+    results = {}
+    for key in combinations(
+        config_names,
+        expand(args.impl, IMPLEMENTATIONS),
+        expand(args.backend, KERAS_BACKENDS),
+    ):
+        print(f"running {' / '.join(key)} ...", file=sys.stderr, flush=True)
+        results[key] = run_worker(*key, args.steps, args.warmup)
+
+    print(
+        f"\nTrain step (forward, backward, AdamW update): {args.warmup} warm-up "
+        f"steps, then {args.steps} timed.\n"
+    )
+    print(
+        "| config | implementation | backend | params | median s/step | min s/step "
+        "| peak RSS GB | import RSS GB |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for key, result in results.items():
+        print(format_row(*key, result))
+    print()
+    for config_name in config_names:
+        line = parameter_check(config_name, results)
+        if line:
+            print(line)
+    print(machine_line())
+    for key, result in results.items():
+        if "error" in result:
+            print(f"\n{' / '.join(key)} failed ({result['error']}):")
+            print("\n".join("    " + line for line in result["output"]))
+
+
+if __name__ == "__main__":
+    main()

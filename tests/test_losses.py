@@ -1,0 +1,194 @@
+"""The sigmoid and softmax losses against NumPy maths, closed-form gradients and
+finite differences."""
+
+import keras
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from backend_gradients import value_and_gradients
+from keras_siglip import losses
+
+
+def numpy_sigmoid_loss(x, y, log_temperature, bias):
+    logits = np.exp(log_temperature) * x @ y.T + bias
+    labels = 2.0 * np.eye(*logits.shape) - 1.0
+    return np.logaddexp(0.0, -labels * logits).sum() / logits.shape[0]
+
+
+def numpy_sigmoid_gradients(x, y, log_temperature, bias):
+    """The closed form of REFERENCE.md: dL/dlogit_ij = -(1/B) z_ij sigmoid(-z_ij l_ij)."""
+    temperature = np.exp(log_temperature)
+    similarity = x @ y.T
+    logits = temperature * similarity + bias
+    labels = 2.0 * np.eye(*logits.shape) - 1.0
+    g = -labels * expit(-labels * logits) / logits.shape[0]
+    return [
+        temperature * g @ y,
+        temperature * g.T @ x,
+        temperature * np.sum(g * similarity),
+        np.sum(g),
+    ]
+
+
+def numpy_softmax_loss(x, y, log_temperature):
+    logits = np.exp(log_temperature) * x @ y.T
+    diagonal = np.diag(logits)
+
+    def logsumexp(a, axis):
+        peak = a.max(axis=axis, keepdims=True)
+        return (peak + np.log(np.exp(a - peak).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+    rows = logsumexp(logits, 1) - diagonal
+    columns = logsumexp(logits, 0) - diagonal
+    return 0.5 * (rows.mean() + columns.mean())
+
+
+def unit_rows(rng, n, dim):
+    v = rng.normal(size=(n, dim))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+SHAPES = [(1, 1, 8), (4, 4, 16), (7, 3, 5), (3, 7, 5), (33, 33, 12)]
+
+
+@pytest.mark.parametrize("num_images,num_texts,dim", SHAPES)
+@pytest.mark.parametrize("log_temperature,bias", [(np.log(10.0), -10.0), (0.3, 1.5)])
+def test_sigmoid_loss_value_and_gradients_match_numpy(
+    rng, num_images, num_texts, dim, log_temperature, bias
+):
+    x = unit_rows(rng, num_images, dim)
+    y = unit_rows(rng, num_texts, dim)
+    args = [x, y, np.float64(log_temperature), np.float64(bias)]
+    value, gradients = value_and_gradients(
+        losses.sigmoid_loss, *[np.asarray(a, "float32") for a in args]
+    )
+    np.testing.assert_allclose(value, numpy_sigmoid_loss(*args), rtol=1e-5, atol=1e-6)
+    for got, expected in zip(gradients, numpy_sigmoid_gradients(*args)):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_closed_form_gradient_matches_finite_differences(rng):
+    x, y = unit_rows(rng, 5, 6), unit_rows(rng, 4, 6)
+    args = [x, y, np.float64(0.7), np.float64(-2.0)]
+    analytic = numpy_sigmoid_gradients(*args)
+    step = 1e-6
+    for index, arg in enumerate(args):
+        flat = np.atleast_1d(np.array(arg, dtype=np.float64)).ravel()
+        numeric = np.empty_like(flat)
+        for k in range(flat.size):
+            plus, minus = flat.copy(), flat.copy()
+            plus[k] += step
+            minus[k] -= step
+            shaped = lambda v: v.reshape(np.shape(arg))  # noqa: E731
+            plus_args = args[:index] + [shaped(plus)] + args[index + 1 :]
+            minus_args = args[:index] + [shaped(minus)] + args[index + 1 :]
+            numeric[k] = (
+                numpy_sigmoid_loss(*plus_args) - numpy_sigmoid_loss(*minus_args)
+            ) / (2 * step)
+        np.testing.assert_allclose(
+            numeric.reshape(np.shape(arg)), analytic[index], rtol=1e-5, atol=1e-8
+        )
+
+
+def test_normalisation_divides_by_batch_not_batch_squared():
+    # Orthonormal embeddings, temperature 1, bias 0: positives have logit 1 and
+    # negatives logit 0, so the loss is softplus(-1) + (B - 1) * softplus(0).
+    batch = 6
+    x = np.eye(batch, 8, dtype="float32")
+    value = float(losses.sigmoid_loss(x, x, 0.0, 0.0))
+    expected = np.log1p(np.exp(-1.0)) + (batch - 1) * np.log(2.0)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("log_temperature,bias", [(np.log(1e4), 0.0), (np.log(1e4), -1e4), (0.0, 1e4), (0.0, -1e4)])
+def test_sigmoid_loss_is_finite_at_extreme_logits(rng, log_temperature, bias):
+    x = unit_rows(rng, 8, 4).astype("float32")
+    y = np.concatenate([x[:4], -x[4:]]).astype("float32")
+    args = [x, y, np.float32(log_temperature), np.float32(bias)]
+    value, gradients = value_and_gradients(losses.sigmoid_loss, *args)
+    assert np.isfinite(value)
+    np.testing.assert_allclose(
+        value, numpy_sigmoid_loss(*[np.float64(a) for a in args]), rtol=1e-5
+    )
+    for got, expected in zip(gradients, numpy_sigmoid_gradients(*[np.float64(a) for a in args])):
+        assert np.all(np.isfinite(got))
+        # float32 logits near 1e4 carry an absolute error of about 1e-3.
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_sigmoid_loss_takes_half_precision_embeddings(rng, dtype):
+    x = unit_rows(rng, 16, 32)
+    y = unit_rows(rng, 16, 32)
+    half_x = keras.ops.cast(x, dtype)
+    half_y = keras.ops.cast(y, dtype)
+    for log_temperature, bias in [(np.log(10.0), -10.0), (np.log(1e4), -1e4)]:
+        value = losses.sigmoid_loss(half_x, half_y, log_temperature, bias)
+        assert keras.backend.standardize_dtype(value.dtype) == "float32"
+        rounded_x = keras.ops.convert_to_numpy(keras.ops.cast(half_x, "float32"))
+        rounded_y = keras.ops.convert_to_numpy(keras.ops.cast(half_y, "float32"))
+        expected = numpy_sigmoid_loss(
+            rounded_x.astype("float64"), rounded_y.astype("float64"), log_temperature, bias
+        )
+        assert np.isfinite(float(value))
+        np.testing.assert_allclose(float(value), expected, rtol=1e-4)
+
+
+def test_negatives_only_block(rng):
+    x, y = unit_rows(rng, 3, 4), unit_rows(rng, 5, 4)
+    logits = 2.0 * x @ y.T - 1.0
+    expected = np.logaddexp(0.0, logits).sum() / 3
+    value = losses.sigmoid_loss(
+        x.astype("float32"), y.astype("float32"), np.log(2.0), -1.0, positives=False
+    )
+    np.testing.assert_allclose(float(value), expected, rtol=1e-5)
+
+
+def test_sigmoid_loss_from_logits_matches_embeddings_form(rng):
+    x, y = unit_rows(rng, 6, 5), unit_rows(rng, 6, 5)
+    logits = losses.pairwise_logits(x.astype("float32"), y.astype("float32"), 1.2, -3.0)
+    np.testing.assert_allclose(
+        float(losses.sigmoid_loss_from_logits(logits)),
+        numpy_sigmoid_loss(x, y, 1.2, -3.0),
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("batch", [1, 5, 17])
+def test_softmax_loss_matches_numpy(rng, batch):
+    x, y = unit_rows(rng, batch, 8), unit_rows(rng, batch, 8)
+    value = losses.softmax_loss(x.astype("float32"), y.astype("float32"), np.log(20.0), 5.0)
+    np.testing.assert_allclose(
+        float(value), numpy_softmax_loss(x, y, np.log(20.0)), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_softmax_loss_rejects_rectangular_logits():
+    with pytest.raises(ValueError, match=r"as many texts as images.*\(2, 3\)"):
+        losses.softmax_loss_from_logits(np.zeros((2, 3), "float32"))
+
+
+def test_loss_objects_share_the_functions(rng):
+    x, y = unit_rows(rng, 4, 8).astype("float32"), unit_rows(rng, 4, 8).astype("float32")
+    sigmoid, softmax = losses.SigmoidLoss(), losses.SoftmaxLoss()
+    np.testing.assert_allclose(
+        float(sigmoid(x, y, 0.5, -1.0)), float(losses.sigmoid_loss(x, y, 0.5, -1.0))
+    )
+    np.testing.assert_allclose(
+        float(softmax(x, y, 0.5, -1.0)), float(losses.softmax_loss(x, y, 0.5)), rtol=1e-6
+    )
+    for loss in (sigmoid, softmax):
+        restored = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(loss)
+        )
+        assert type(restored) is type(loss)
+
+
+def test_get_resolves_names_and_rejects_unknown():
+    assert isinstance(losses.get("sigmoid"), losses.SigmoidLoss)
+    assert isinstance(losses.get("softmax"), losses.SoftmaxLoss)
+    with pytest.raises(ValueError, match="Unknown loss 'hinge'"):
+        losses.get("hinge")
+    with pytest.raises(ValueError, match="from_logits"):
+        losses.get(3)
