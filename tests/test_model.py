@@ -1,0 +1,227 @@
+"""`SigLIP`: logits, loss, training with `fit`, saving, presets and input checks."""
+
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import numpy_reference as reference
+from keras_siglip import SigLIP, losses
+from test_layers import as_numpy, randomize
+from test_losses import numpy_sigmoid_loss, numpy_softmax_loss
+
+IMAGE_SIZE, LENGTH, VOCABULARY = 16, 6, 40
+
+
+def pico(**kwargs):
+    return SigLIP.from_variant(
+        "Pico/8", image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY, **kwargs
+    )
+
+
+def batch(rng, size=8):
+    return {
+        "images": rng.uniform(-1, 1, size=(size, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32"),
+        "token_ids": rng.integers(0, VOCABULARY, size=(size, LENGTH)).astype("int32"),
+    }
+
+
+def unit(v):
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_initialisation_follows_the_paper():
+    model = pico()
+    assert float(model.log_temperature.numpy()) == pytest.approx(math.log(10.0))
+    assert float(model.bias.numpy()) == pytest.approx(-10.0)
+    custom = pico(log_temperature_init=0.0, bias_init=-3.0)
+    assert float(custom.bias.numpy()) == pytest.approx(-3.0)
+
+
+def test_logits_are_the_maths_on_the_encoders(rng):
+    model = pico(log_temperature_init=1.3, bias_init=-2.0)
+    randomize(model.image_encoder, rng)
+    randomize(model.text_encoder, rng)
+    inputs = batch(rng, 5)
+    image_embeddings = unit(reference.image_encoder(inputs["images"].astype(np.float64), model.image_encoder))
+    text_embeddings = unit(reference.text_encoder(inputs["token_ids"], model.text_encoder))
+    expected = math.exp(1.3) * image_embeddings @ text_embeddings.T - 2.0
+    np.testing.assert_allclose(as_numpy(model(inputs)), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        as_numpy(model.encode_images(inputs["images"])), image_embeddings, rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.linalg.norm(as_numpy(model.encode_texts(inputs["token_ids"])), axis=1), 1.0, rtol=1e-6
+    )
+    loss = model.compute_loss(y_pred=model(inputs))
+    np.testing.assert_allclose(
+        float(loss),
+        numpy_sigmoid_loss(image_embeddings, text_embeddings, 1.3, -2.0),
+        rtol=1e-4,
+    )
+
+
+def test_fit_lowers_the_loss_with_dicts_and_tf_data(rng):
+    model = pico()
+    data = batch(rng, 32)
+    model.compile(learning_rate=3e-3)
+    before = model.evaluate(data, batch_size=16, verbose=0)
+    history = model.fit(data, batch_size=16, epochs=8, verbose=0)
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(16)
+    after_dataset = model.fit(dataset, epochs=2, verbose=0).history["loss"][-1]
+    after = model.evaluate(dataset, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert after < 0.5 * before
+    assert np.isfinite(after_dataset)
+    logits = model.predict(dataset, verbose=0)
+    # predict runs per batch, so it returns each batch's 16 x 16 logits stacked.
+    assert logits.shape == (32, 16)
+
+
+def test_softmax_loss_option(rng):
+    model = pico()
+    model.compile(loss="softmax")
+    inputs = batch(rng, 6)
+    embeddings = (as_numpy(model.encode_images(inputs["images"])), as_numpy(model.encode_texts(inputs["token_ids"])))
+    np.testing.assert_allclose(
+        float(model.compute_loss(y_pred=model(inputs))),
+        numpy_softmax_loss(*embeddings, math.log(10.0)),
+        rtol=1e-4,
+    )
+    history = model.fit(inputs, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_weight_decay_shrinks_kernels_only(rng):
+    model = pico()
+    model.compile(learning_rate=1e-2, weight_decay=0.1)
+    variables = model.trainable_variables
+    before = [as_numpy(v) for v in variables]
+    # With zero gradients Adam moves nothing, so only weight decay acts.
+    model.optimizer.apply([keras.ops.zeros(v.shape, v.dtype) for v in variables], variables)
+    decayed = {id(v) for v in variables} - {id(v) for v in model.variables_without_decay()}
+    for variable, old in zip(variables, before):
+        new = as_numpy(variable)
+        if id(variable) in decayed:
+            assert variable.path.endswith("kernel")
+            np.testing.assert_allclose(new, old * (1 - 0.1), rtol=1e-5)
+        else:
+            np.testing.assert_array_equal(new, old)
+    excluded = {v.path.split("/")[-1] for v in model.variables_without_decay()}
+    assert {"bias", "gamma", "beta", "embeddings", "probe", "log_temperature"} <= excluded
+
+
+def test_compile_rejects_bad_settings():
+    model = pico()
+    with pytest.raises(ValueError, match="`learning_rate` must be a float"):
+        model.compile(learning_rate="fast")
+    with pytest.raises(ValueError, match="`warmup_steps` needs `decay_steps`"):
+        model.compile(warmup_steps=10)
+    with pytest.raises(ValueError, match="Unknown loss 'l2'"):
+        model.compile(loss="l2")
+
+
+def test_warmup_cosine_schedule():
+    model = pico()
+    model.compile(learning_rate=1e-3, warmup_steps=10, decay_steps=100)
+    optimizer = model.optimizer
+    for step, expected in [(0, 0.0), (5, 5e-4), (10, 1e-3), (60, 5e-4), (110, 0.0)]:
+        optimizer.iterations.assign(step)
+        assert float(optimizer.learning_rate) == pytest.approx(expected, abs=1e-9)
+
+
+def test_keras_file_round_trip_keeps_outputs_and_training_setup(rng, tmp_path):
+    model = pico()
+    model.compile(loss="softmax")
+    inputs = batch(rng, 4)
+    model.fit(inputs, epochs=1, verbose=0)
+    path = os.path.join(tmp_path, "siglip.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, SigLIP)
+    np.testing.assert_array_equal(as_numpy(restored(inputs)), as_numpy(model(inputs)))
+    assert isinstance(restored.contrastive_loss, losses.SoftmaxLoss)
+    restored.fit(inputs, epochs=1, verbose=0)
+
+
+def test_mixed_precision_is_stable_at_extreme_logits(rng):
+    model = pico(dtype="mixed_bfloat16", log_temperature_init=math.log(1e4), bias_init=-1e4)
+    inputs = batch(rng, 8)
+    logits = model(inputs)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert np.all(np.isfinite(as_numpy(logits)))
+    model.compile()
+    history = model.fit(inputs, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert all(np.all(np.isfinite(as_numpy(v))) for v in model.trainable_variables)
+
+
+def test_float16_model_trains_without_overflow(rng):
+    if keras.backend.backend() == "jax":
+        pytest.skip(
+            "JAX's CPU dot_general has no float16 x float16 -> float32 precision, which "
+            "Keras' float16 matmul asks for; bfloat16 is covered on every backend."
+        )
+    model = pico(dtype="mixed_float16")
+    model.compile()
+    history = model.fit(batch(rng, 8), epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda x: {**x, "token_ids": x["token_ids"][:3]}, "8 images and 3 texts"),
+        (lambda x: {**x, "images": x["images"].reshape(8, 16, 48)}, r"got rank 3"),
+        (lambda x: {**x, "images": x["images"][..., :1]}, r"3 channels last.*\(8, 16, 16, 1\)"),
+        (lambda x: {**x, "images": np.zeros((8, 24, 24, 3), "float32")}, r"16x16.*\(8, 24, 24, 3\)"),
+        (lambda x: {**x, "images": (x["images"] * 127 + 128).astype("uint8")}, "floats scaled to \\[-1, 1\\]; got dtype uint8"),
+        (lambda x: {**x, "token_ids": x["token_ids"][:, :4]}, "fixed length 6 .* got length 4"),
+        (lambda x: {**x, "token_ids": x["token_ids"][:, 0]}, r"\(batch, 6\); got rank 1"),
+        (lambda x: {**x, "token_ids": x["token_ids"].astype("float32")}, "must be integers; got dtype float32"),
+        (lambda x: {**x, "token_ids": x["token_ids"] + VOCABULARY}, r"\[0, 40\).*from 4\d to"),
+        (lambda x: {**x, "token_ids": x["token_ids"] - VOCABULARY}, r"\[0, 40\).*from -\d+ to -\d+"),
+        (lambda x: {"images": x["images"]}, r"keys 'images' and 'token_ids'; got \['images'\]"),
+    ],
+)
+def test_bad_inputs_get_clear_errors(rng, change, message):
+    model = pico()
+    with pytest.raises(ValueError, match=message):
+        model(change(batch(rng)))
+
+
+def test_towers_must_share_the_embedding_size():
+    from keras_siglip import ImageEncoder, TextEncoder
+
+    image = ImageEncoder(image_size=16, patch_size=8, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=8)
+    text = TextEncoder(vocabulary_size=10, sequence_length=4, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=8, embedding_dim=6)
+    with pytest.raises(ValueError, match="outputs 8 features but `text_encoder` outputs 6"):
+        SigLIP(image, text)
+
+
+@pytest.mark.slow
+def test_base_preset_has_the_reference_parameter_count():
+    model = SigLIP.from_preset("siglip_base_patch16_224", load_weights=False)
+    # transformers' and open_clip's count of SigLIP B/16-224.
+    assert model.count_params() == 203_155_970
+    assert (model.image_size, model.sequence_length, model.vocabulary_size) == (224, 64, 32000)
+
+
+def test_presets_build_and_explain_what_they_cannot_do():
+    from keras_siglip import list_presets
+
+    names = list_presets()
+    assert {"siglip_base_patch16_224", "siglip_so400m_patch14_224", "siglip_pico_patch8_32"} <= set(names)
+    model = SigLIP.from_preset("siglip_pico_patch8_32", load_weights=False)
+    assert (model.image_size, model.sequence_length) == (32, 16)
+    larger = SigLIP.from_preset("siglip_pico_patch8_32", load_weights=False, image_size=48)
+    assert larger.image_size == 48
+    with pytest.raises(ValueError, match="Unknown preset 'siglip_huge'.*siglip_base_patch16_224"):
+        SigLIP.from_preset("siglip_huge", load_weights=False)
+    with pytest.raises(ValueError, match="architecture without weights"):
+        SigLIP.from_preset("siglip_pico_patch8_32")
+    with pytest.raises(NotImplementedError, match="hf://google/siglip-base-patch16-224"):
+        SigLIP.from_preset("siglip_base_patch16_224")
