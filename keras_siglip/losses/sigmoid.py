@@ -60,7 +60,7 @@ def sigmoid_loss(
     >>> x = np.eye(4, 8, dtype="float32")
     >>> loss = sigmoid_loss(x, x, np.log(10.0), -10.0)
     >>> round(float(loss), 4)
-    0.3034
+    0.6933
     """
     logits = pairwise_logits(image_embeddings, text_embeddings, log_temperature, bias)
     return _sigmoid_loss_sum(logits, positives=positives) / _num_rows(logits)
