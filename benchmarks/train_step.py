@@ -4,24 +4,33 @@ One training step is a forward pass of both towers, the sigmoid loss, the
 backward pass and an AdamW update, on one fixed random batch. Three
 implementations of the same architecture are timed:
 
-- `ours`: `keras_siglip.SigLIP.from_variant(...)`, `compile(optimizer=AdamW)`
-  and `train_on_batch`, on the Keras backend given by `--backend`.
+- `ours`: `keras_siglip.SigLIP.from_variant(...)` compiled with AdamW, on the
+  Keras backend given by `--backend`.
 - `keras_hub`: `keras_hub.models.SigLIPBackbone` with the same sizes, compiled
-  with its default loss (`SigLIPLoss`, through `SigLIPBackbone.compute_loss`,
-  which runs the forward pass a second time) and the same AdamW, trained with
-  `train_on_batch` on the same Keras backend.
-- `transformers`: `transformers.SiglipModel(SiglipConfig(...))` on PyTorch (CPU),
-  `return_loss=True` for its sigmoid loss, `torch.optim.AdamW`. It does not
-  use Keras, so it runs once per configuration whatever `--backend` says.
+  with its default loss (`SigLIPLoss`, applied by `SigLIPBackbone.compute_loss`,
+  which calls the model a second time) and the same AdamW, on the same Keras
+  backend.
+- `transformers`: `transformers.SiglipModel(SiglipConfig(...))` on PyTorch (CPU,
+  its default SDPA attention), `return_loss=True` for its sigmoid loss,
+  `torch.optim.AdamW`. It does not use Keras, so it runs once per configuration
+  whatever `--backend` says.
 
 The optimizer is AdamW with learning rate 1e-3 and weight decay 1e-4 everywhere
-(keras-hub's default), without gradient clipping. The Keras models use
-`compile`'s default `jit_compile="auto"`: XLA on JAX and TensorFlow, eager on
-torch. Each (configuration, implementation, backend) runs in a fresh
-subprocess, with `KERAS_BACKEND` set before Keras is imported, so that peak
-memory (the process's peak resident set size, `ru_maxrss`) does not mix
-between runs. The peak includes the libraries imported and the compilation;
-the "import RSS" column is the peak right after the imports, for reference.
+(keras-hub's default), without gradient clipping. The Keras models train with
+one `fit` call over the batch repeated `warmup + steps` times (`fit` keeps the
+weights in the compiled step's state between steps; `train_on_batch` copies
+them back into the Keras variables after every step, which costs about two
+seconds per B/16 step on JAX); a callback times each step and reads its loss, so
+that asynchronous dispatch cannot hide work. `compile` keeps its default
+`jit_compile="auto"`: XLA on JAX and TensorFlow, eager on torch. The first
+`warmup` steps (compilation included) are not timed.
+
+Each (configuration, implementation, backend) runs in a fresh subprocess, with
+`KERAS_BACKEND` set before Keras is imported, so that peak memory (the
+process's peak resident set size, `ru_maxrss`) does not mix between runs. The
+peak includes the libraries imported and the compilation; the "import RSS"
+column is the peak right after the imports (keras-hub imports TensorFlow and
+TensorFlow Text on every backend).
 
 Configurations:
 
@@ -41,8 +50,9 @@ Usage:
         --steps 5 --warmup 2
 
 The script prints a Markdown table (median and minimum seconds per timed step,
-peak RSS) and a line describing the machine. Times are measurements, never
-assertions.
+peak RSS) and a line describing the machine, with its load average: on a shared
+machine, compare rows measured under the same load. Times are measurements,
+never assertions.
 """
 
 import argparse
@@ -57,6 +67,8 @@ import sys
 import time
 from importlib import metadata
 
+# The sizes are spelled out for keras-hub and transformers; `variant` names the
+# same sizes in keras_siglip (the parameter-count check catches a mismatch).
 CONFIGS = {
     "b16": {
         "variant": "B/16",
@@ -90,7 +102,9 @@ KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
 RESULT_PREFIX = "TRAIN_STEP_RESULT "
-LIBRARIES = ("numpy", "keras", "keras-hub", "jax", "tensorflow", "torch", "transformers")
+LIBRARIES = (
+    "numpy", "keras", "keras-hub", "jax", "tensorflow", "torch", "transformers"
+)
 
 
 # --- Building the models (inside the worker subprocess) ------------------------
@@ -112,11 +126,57 @@ def random_batch(config):
 def keras_optimizer():
     import keras
 
-    return keras.optimizers.AdamW(learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    return keras.optimizers.AdamW(
+        learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY
+    )
+
+
+def keras_step_timer(model, config):
+    """`run(num_steps)`: train `model` with `fit`, return the time of each step.
+
+    `fit` rather than `train_on_batch`: between steps `fit` keeps the weights in
+    the compiled step's state, while `train_on_batch` writes them back to the
+    Keras variables after every step, which adds seconds per B/16 step on JAX.
+    The same batch is repeated `num_steps` times.
+    """
+    import keras
+    import numpy as np
+
+    images, token_ids = random_batch(config)
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Reading the loss waits for the step to finish on every backend.
+            float(logs["loss"])
+            self.times.append(time.perf_counter() - self.start)
+
+    def run(num_steps):
+        timer = StepTimer()
+        model.fit(
+            {
+                "images": np.concatenate([images] * num_steps),
+                "token_ids": np.concatenate([token_ids] * num_steps),
+            },
+            batch_size=config["batch_size"],
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[timer],
+        )
+        return timer.times
+
+    return run
 
 
 def build_ours(config):
-    """`(train_step, num_params)` for keras_siglip's `SigLIP`."""
+    """`(run, num_params)` for keras_siglip's `SigLIP`."""
     import keras_siglip
 
     model = keras_siglip.SigLIP.from_variant(
@@ -126,13 +186,11 @@ def build_ours(config):
         vocabulary_size=config["vocabulary_size"],
     )
     model.compile(optimizer=keras_optimizer())
-    images, token_ids = random_batch(config)
-    inputs = {"images": images, "token_ids": token_ids}
-    return (lambda: model.train_on_batch(inputs)), model.count_params()
+    return keras_step_timer(model, config), model.count_params()
 
 
 def build_keras_hub(config):
-    """`(train_step, num_params)` for keras-hub's `SigLIPBackbone` and `SigLIPLoss`."""
+    """`(run, num_params)` for keras-hub's `SigLIPBackbone` and `SigLIPLoss`."""
     import keras_hub
 
     sizes = {
@@ -157,13 +215,11 @@ def build_keras_hub(config):
     model = keras_hub.models.SigLIPBackbone(vision_encoder, text_encoder)
     # The default loss is `SigLIPLoss`, applied by `SigLIPBackbone.compute_loss`.
     model.compile(optimizer=keras_optimizer())
-    images, token_ids = random_batch(config)
-    inputs = {"images": images, "token_ids": token_ids}
-    return (lambda: model.train_on_batch(inputs)), model.count_params()
+    return keras_step_timer(model, config), model.count_params()
 
 
 def build_transformers(config):
-    """`(train_step, num_params)` for transformers' `SiglipModel` on PyTorch."""
+    """`(run, num_params)` for transformers' `SiglipModel` on PyTorch."""
     import torch
     from transformers import SiglipConfig, SiglipModel
 
@@ -196,17 +252,22 @@ def build_transformers(config):
     pixel_values = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     input_ids = torch.from_numpy(token_ids).long()
 
-    def train_step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(
-            input_ids=input_ids, pixel_values=pixel_values, return_loss=True
-        ).loss
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    def run(num_steps):
+        times = []
+        for _ in range(num_steps):
+            start = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            loss = model(
+                input_ids=input_ids, pixel_values=pixel_values, return_loss=True
+            ).loss
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            times.append(time.perf_counter() - start)
+        return times
 
     num_params = sum(parameter.numel() for parameter in model.parameters())
-    return train_step, num_params
+    return run, num_params
 
 
 BUILDERS = {
@@ -235,16 +296,8 @@ def measure(config_name, implementation, steps, warmup):
             import keras_siglip  # noqa: F401
     import_rss = peak_rss_gb()
 
-    train_step, num_params = BUILDERS[implementation](CONFIGS[config_name])
-    # The step functions return the loss as a Python value, so each call ends
-    # when the step has finished on every backend.
-    for _ in range(warmup):
-        train_step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        train_step()
-        times.append(time.perf_counter() - start)
+    run, num_params = BUILDERS[implementation](CONFIGS[config_name])
+    times = run(warmup + steps)[warmup:]
     return {
         "params": num_params,
         "times": times,
@@ -287,9 +340,10 @@ def combinations(config_names, implementations, backends):
 
 
 def format_row(config_name, implementation, backend, result):
-    label = f"{config_name} ({CONFIGS[config_name]['variant']}, batch {CONFIGS[config_name]['batch_size']})"
+    config = CONFIGS[config_name]
+    label = f"{config_name} ({config['variant']}, batch {config['batch_size']})"
     if "error" in result:
-        return f"| {label} | {implementation} | {backend} | failed: {result['error']} | | | | |"
+        return f"| {label} | {implementation} | {backend} | failed | | | | |"
     times = result["times"]
     return (
         f"| {label} | {implementation} | {backend} | {result['params']:,} "
@@ -331,7 +385,7 @@ def machine_line():
                     break
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = len(os.sched_getaffinity(0))
     versions = []
     for library in LIBRARIES:
         try:
@@ -339,8 +393,9 @@ def machine_line():
         except metadata.PackageNotFoundError:
             versions.append(f"{library} missing")
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
-        f"Machine: {cpu}, {cores} cores, {memory_gb:.0f} GB RAM; "
+        f"Machine: {cpu}, {cores} cores, {memory_gb:.0f} GB RAM, load average {load}; "
         f"Python {platform.python_version()}, {', '.join(versions)}; {date}"
     )
 
@@ -351,14 +406,17 @@ def expand(choice, everything):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Median train-step time and peak RSS of three SigLIP implementations."
+        description="Train-step time and peak RSS of three SigLIP implementations."
     )
     parser.add_argument("--config", choices=[*CONFIGS, "all"], default="small")
     parser.add_argument("--impl", choices=[*IMPLEMENTATIONS, "all"], default="all")
     parser.add_argument("--backend", choices=[*KERAS_BACKENDS, "all"], default="all")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (>= 1)")
     parser.add_argument(
-        "--warmup", type=int, default=2, help="untimed steps first, compilation included"
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed steps before them, compilation included",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
