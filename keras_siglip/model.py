@@ -13,6 +13,11 @@ from keras_siglip.validation import concrete_values
 
 PAPER_LOG_TEMPERATURE_INIT = math.log(10.0)
 PAPER_BIAS_INIT = -10.0
+# From this batch size on, training uses the chunked sigmoid loss unless the loss
+# sets its own `chunk_size`: here the dense loss's B x B float32 buffers (logits,
+# their gradient, temporaries: 0.75 to 1 GiB) outgrow everything else the loss holds,
+# and the chunked loss is at least as fast (benchmarks/loss.py).
+CHUNKED_LOSS_BATCH_SIZE = 8192
 
 
 @keras.saving.register_keras_serializable(package="keras_siglip")
@@ -23,6 +28,17 @@ class SigLIP(keras.Model):
     logits `exp(log_temperature) * <x_i, y_j> + bias` of the L2-normalised
     embeddings; `compute_loss` turns the logits already computed into the loss, so
     a training step runs each tower once.
+
+    Large batches: with the sigmoid loss, training (`fit`, `train_on_batch`) goes
+    through the chunked loss, which never forms the `B x B` logits, when the loss
+    was compiled with a `chunk_size` (`compile(loss=SigmoidLoss(chunk_size=1024))`)
+    or, by itself, when the batch has at least `CHUNKED_LOSS_BATCH_SIZE` (8,192)
+    pairs or a batch size unknown while tracing (a `tf.data` pipeline without
+    `drop_remainder`), with `losses.DEFAULT_CHUNK_SIZE`. For those batches
+    `call(..., training=True)` returns the embeddings,
+    `{"image_embeddings": ..., "text_embeddings": ...}`, instead of the logits, and
+    `compute_loss` takes them; `call` in inference mode (the default, and what
+    `predict` and `evaluate` use) always returns the logits.
 
     Args:
         image_encoder: an `ImageEncoder` (or any Keras model mapping images in
@@ -127,11 +143,12 @@ class SigLIP(keras.Model):
                 "The image and text batches must pair up one to one: got "
                 f"{num_images} images and {num_texts} texts."
             )
+        image_embeddings = self.encode_images(images, training=training)
+        text_embeddings = self.encode_texts(token_ids, training=training)
+        if training and self.loss_chunk_size(num_images) is not None:
+            return {"image_embeddings": image_embeddings, "text_embeddings": text_embeddings}
         return pairwise_logits(
-            self.encode_images(images, training=training),
-            self.encode_texts(token_ids, training=training),
-            self.log_temperature,
-            self.bias,
+            image_embeddings, text_embeddings, self.log_temperature, self.bias
         )
 
     # --- Training ---------------------------------------------------------------
@@ -139,8 +156,23 @@ class SigLIP(keras.Model):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        """The contrastive loss of the logits `call` already computed, plus `self.losses`."""
-        loss = self.contrastive_loss.from_logits(y_pred)
+        """The contrastive loss of what `call` already computed, plus `self.losses`.
+
+        `y_pred` is either the logits, or, from `call(..., training=True)` at a
+        batch that uses the chunked loss, the dict of both embeddings, whose sigmoid
+        loss is computed in tiles of `loss_chunk_size(batch_size)` pairs.
+        """
+        if isinstance(y_pred, dict):
+            image_embeddings = y_pred["image_embeddings"]
+            loss = losses_module.sigmoid_loss(
+                image_embeddings,
+                y_pred["text_embeddings"],
+                self.log_temperature,
+                self.bias,
+                chunk_size=self.loss_chunk_size(image_embeddings.shape[0]),
+            )
+        else:
+            loss = self.contrastive_loss.from_logits(y_pred)
         if self.losses:
             loss = loss + ops.sum([ops.cast(extra, "float32") for extra in self.losses])
         return loss
@@ -172,7 +204,9 @@ class SigLIP(keras.Model):
         Args:
             optimizer: `None` for the defaults above, or a Keras optimizer.
             loss: `"sigmoid"` (the paper's), `"softmax"` (CLIP's) or an object with
-                `from_logits(logits)`, such as `keras_siglip.losses.SigmoidLoss()`.
+                `from_logits(logits)`, such as `keras_siglip.losses.SigmoidLoss()`;
+                `SigmoidLoss(chunk_size=N)` trains through the chunked loss at every
+                batch size (see the class docstring for the automatic switch).
             learning_rate: peak learning rate (float).
             weight_decay: decoupled weight decay per step at the peak rate.
             warmup_steps: linear warm-up steps (only with `decay_steps`).
@@ -192,6 +226,23 @@ class SigLIP(keras.Model):
         if getattr(optimizer, "weight_decay", None) and not optimizer.built:
             optimizer.exclude_from_weight_decay(var_list=self.variables_without_decay())
         super().compile(optimizer=optimizer, **kwargs)
+
+    def loss_chunk_size(self, batch_size):
+        """Tile size of the chunked loss that training uses at this batch size.
+
+        `None` means the dense loss: for losses other than the sigmoid loss, and for
+        a sigmoid loss without `chunk_size` at a batch smaller than
+        `CHUNKED_LOSS_BATCH_SIZE`. A `batch_size` of `None` (unknown while
+        tracing) counts as large.
+        """
+        loss = self.contrastive_loss
+        if not isinstance(loss, losses_module.SigmoidLoss):
+            return None
+        if loss.chunk_size is not None:
+            return loss.chunk_size
+        if batch_size is None or batch_size >= CHUNKED_LOSS_BATCH_SIZE:
+            return losses_module.DEFAULT_CHUNK_SIZE
+        return None
 
     def variables_without_decay(self):
         """Trainable variables that weight decay must not touch (all but kernels)."""

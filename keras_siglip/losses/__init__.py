@@ -1,5 +1,6 @@
 """Contrastive losses for image-text pairs."""
 
+from keras_siglip.losses.chunked import DEFAULT_CHUNK_SIZE, chunked_sigmoid_loss
 from keras_siglip.losses.logits import l2_normalize, pairwise_logits
 from keras_siglip.losses.sigmoid import (
     SigmoidLoss,
@@ -9,8 +10,10 @@ from keras_siglip.losses.sigmoid import (
 from keras_siglip.losses.softmax import SoftmaxLoss, softmax_loss, softmax_loss_from_logits
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
     "SigmoidLoss",
     "SoftmaxLoss",
+    "chunked_sigmoid_loss",
     "get",
     "l2_normalize",
     "pairwise_logits",

@@ -10,11 +10,21 @@ The sum runs over all pairs and is divided by `B` (the number of images), not by
 `B * B`. `-log_sigmoid(u)` is evaluated as `softplus(-u)` in float32, which is finite
 and has a finite gradient for any finite logit, also when the embeddings come from a
 bfloat16 or float16 model.
+
+Two strategies compute it with the same per-pair maths (`chunked.py`): the dense
+one forms all `num_images x num_texts` logits at once; `chunk_size=N` sweeps
+`N x N` tiles of them and never holds more than a few tiles, in the forward or the
+backward pass, which is what lets the batch grow past what `B x B` logits allow.
 """
 
 import keras
 from keras import ops
 
+from keras_siglip.losses.chunked import (
+    block_loss_sum,
+    check_chunk_size,
+    chunked_sigmoid_loss,
+)
 from keras_siglip.losses.logits import pairwise_logits
 
 
@@ -31,11 +41,16 @@ def sigmoid_loss_from_logits(logits):
     Returns:
         Scalar float32 loss: the sum over all pairs divided by `num_images`.
     """
-    return _sigmoid_loss_sum(logits, positives=True) / _num_rows(logits)
+    return block_loss_sum(logits) / _num_rows(logits)
 
 
 def sigmoid_loss(
-    image_embeddings, text_embeddings, log_temperature, bias, positives=True
+    image_embeddings,
+    text_embeddings,
+    log_temperature,
+    bias,
+    positives=True,
+    chunk_size=None,
 ):
     """The paper's sigmoid loss of L2-normalised image and text embeddings.
 
@@ -49,7 +64,13 @@ def sigmoid_loss(
         log_temperature: scalar; logits are scaled by `exp(log_temperature)`.
         bias: scalar added to every logit.
         positives: if `False`, every pair is a negative (the off-diagonal blocks
-            of a chunked or multi-device loss).
+            of a multi-device loss).
+        chunk_size: `None` forms all the logits at once (the dense loss); a
+            positive integer computes the loss in `chunk_size x chunk_size` tiles
+            of pairs and never holds more (extra memory `O(B * dim + chunk_size^2)`
+            instead of `O(B^2)`), with the same value and gradients to float32
+            round-off. `losses.DEFAULT_CHUNK_SIZE` (1024) suits CPUs; it need not
+            divide the batch size.
 
     Returns:
         Scalar float32 loss, differentiable in all four arguments.
@@ -61,19 +82,22 @@ def sigmoid_loss(
     >>> loss = sigmoid_loss(x, x, np.log(10.0), -10.0)
     >>> round(float(loss), 4)
     0.6933
+    >>> chunked = sigmoid_loss(x, x, np.log(10.0), -10.0, chunk_size=3)
+    >>> round(float(chunked), 4)
+    0.6933
     """
+    chunk_size = check_chunk_size(chunk_size)
+    if chunk_size is not None:
+        return chunked_sigmoid_loss(
+            image_embeddings,
+            text_embeddings,
+            log_temperature,
+            bias,
+            chunk_size=chunk_size,
+            positives=positives,
+        )
     logits = pairwise_logits(image_embeddings, text_embeddings, log_temperature, bias)
-    return _sigmoid_loss_sum(logits, positives=positives) / _num_rows(logits)
-
-
-def _sigmoid_loss_sum(logits, positives):
-    logits = ops.cast(logits, "float32")
-    if positives:
-        num_images, num_texts = ops.shape(logits)
-        labels = 2.0 * ops.eye(num_images, num_texts, dtype="float32") - 1.0
-    else:
-        labels = -1.0
-    return ops.sum(ops.softplus(-labels * logits))
+    return block_loss_sum(logits, 0 if positives else None) / _num_rows(logits)
 
 
 def _num_rows(logits):
@@ -84,9 +108,17 @@ def _num_rows(logits):
 class SigmoidLoss:
     """The paper's sigmoid loss as an object the model can be compiled with.
 
-    `SigmoidLoss()(image_embeddings, text_embeddings, log_temperature, bias)` is
-    `sigmoid_loss(...)`; `SigmoidLoss().from_logits(logits)` takes logits already
-    computed by `SigLIP.call`, which is how `SigLIP.compute_loss` uses it.
+    `SigmoidLoss(chunk_size)(image_embeddings, text_embeddings, log_temperature,
+    bias)` is `sigmoid_loss(..., chunk_size=chunk_size)`;
+    `SigmoidLoss().from_logits(logits)` takes logits already computed by
+    `SigLIP.call`.
+
+    Args:
+        chunk_size: `None` for the dense loss, or the tile size of the chunked
+            loss (see `sigmoid_loss`). A `SigLIP` model compiled with an integer
+            `chunk_size` trains through the chunked loss at every batch size; with
+            `None` it switches to it by itself at large batches (see
+            `SigLIP.loss_chunk_size`).
 
     Example:
 
@@ -95,23 +127,35 @@ class SigmoidLoss:
     >>> x = np.eye(2, 4, dtype="float32")
     >>> float(loss(x, x, 0.0, 0.0)) > 0
     True
+    >>> SigmoidLoss(chunk_size=1024).get_config()
+    {'chunk_size': 1024}
     """
 
     name = "sigmoid"
 
+    def __init__(self, chunk_size=None):
+        self.chunk_size = check_chunk_size(chunk_size)
+
     def __call__(self, image_embeddings, text_embeddings, log_temperature, bias):
-        return sigmoid_loss(image_embeddings, text_embeddings, log_temperature, bias)
+        return sigmoid_loss(
+            image_embeddings,
+            text_embeddings,
+            log_temperature,
+            bias,
+            chunk_size=self.chunk_size,
+        )
 
     def from_logits(self, logits):
         return sigmoid_loss_from_logits(logits)
 
     def get_config(self):
-        return {}
+        return {"chunk_size": self.chunk_size}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
     def __repr__(self):
-        return "SigmoidLoss()"
-
+        if self.chunk_size is None:
+            return "SigmoidLoss()"
+        return f"SigmoidLoss(chunk_size={self.chunk_size})"
