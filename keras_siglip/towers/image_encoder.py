@@ -6,8 +6,8 @@ from keras_siglip.layers import (
     AttentionPooling,
     PatchEmbedding,
     PatchPositionEmbedding,
-    TransformerEncoderBlock,
 )
+from keras_siglip.towers import encoder_stack as stack
 from keras_siglip.validation import check_positive_int
 
 
@@ -65,8 +65,7 @@ class ImageEncoder(keras.Model):
             )
         kwargs.setdefault("name", "image_encoder")
 
-        # A functional model does not keep the `dtype` it is given; its layers do.
-        dtype = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+        dtype = stack.resolve_dtype(dtype)
 
         # === Layers ===
         # Locals until the functional model exists: the torch backend refuses
@@ -77,18 +76,9 @@ class ImageEncoder(keras.Model):
         position_embedding = PatchPositionEmbedding(
             image_size // patch_size, dtype=dtype, name="position_embedding"
         )
-        encoder_blocks = [
-            TransformerEncoderBlock(
-                hidden_dim,
-                num_heads,
-                intermediate_dim,
-                layer_norm_epsilon=layer_norm_epsilon,
-                dropout=dropout,
-                dtype=dtype,
-                name=f"encoder_block_{index}",
-            )
-            for index in range(num_layers)
-        ]
+        encoder_blocks = stack.encoder_blocks(
+            num_layers, hidden_dim, num_heads, intermediate_dim, layer_norm_epsilon, dropout, dtype
+        )
         final_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=dtype, name="final_norm"
         )
@@ -146,7 +136,4 @@ class ImageEncoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        return cls(**stack.config_with_policy(config))
