@@ -8,9 +8,11 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from keras_siglip import layers, losses, towers  # noqa: E402
+from keras_siglip import data, evaluation, layers, losses, preprocessing, towers  # noqa: E402
+from keras_siglip.evaluation import ZeroShotClassifier  # noqa: E402
 from keras_siglip.losses import SigmoidLoss, SoftmaxLoss, sigmoid_loss, softmax_loss  # noqa: E402
 from keras_siglip.model import SigLIP  # noqa: E402
+from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer  # noqa: E402
 from keras_siglip.presets import list_presets  # noqa: E402
 from keras_siglip.towers import ImageEncoder, TextEncoder  # noqa: E402
 
@@ -19,12 +21,18 @@ __version__ = "0.1.0"
 __all__ = [
     "ImageEncoder",
     "SigLIP",
+    "SigLIPPreprocessor",
+    "SigLIPTokenizer",
     "SigmoidLoss",
     "SoftmaxLoss",
     "TextEncoder",
+    "ZeroShotClassifier",
+    "data",
+    "evaluation",
     "layers",
     "list_presets",
     "losses",
+    "preprocessing",
     "sigmoid_loss",
     "softmax_loss",
     "towers",

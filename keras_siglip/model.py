@@ -177,6 +177,18 @@ class SigLIP(keras.Model):
             loss = loss + ops.sum([ops.cast(extra, "float32") for extra in self.losses])
         return loss
 
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics with what `call` returned.
+
+        Keras would split the dict of embeddings that `call` returns for a
+        chunked-loss batch into two outputs, one per metric; each metric receives
+        the pair whole instead, as an `EmbeddingPair`, which
+        `keras_siglip.evaluation.RetrievalRecall` ranks without forming the logits.
+        """
+        if isinstance(y_pred, dict):
+            y_pred = EmbeddingPair(y_pred["image_embeddings"], y_pred["text_embeddings"])
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
     def compile(
         self,
         optimizer=None,
@@ -350,10 +362,11 @@ class SigLIP(keras.Model):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Build a model from a builtin preset name.
+        """Build a model from a builtin preset name or a preset directory.
 
         Args:
-            preset: a name from `keras_siglip.list_presets()`.
+            preset: a name from `keras_siglip.list_presets()`, or a directory written
+                by `save_to_preset` (and by `keras-siglip train`).
             load_weights: load the preset's weights; `False` builds the architecture
                 with the paper's initialisation.
             **kwargs: `SigLIP.from_variant` arguments overriding the preset's
@@ -368,6 +381,24 @@ class SigLIP(keras.Model):
         from keras_siglip.presets import load_model
 
         return load_model(cls, preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, path, preprocessor=None, description=None, metadata=None):
+        """Save the model (and its preprocessor) as a preset directory.
+
+        `SigLIP.from_preset(path)` loads it back, and
+        `SigLIPPreprocessor.from_preset(path)` its preprocessing.
+
+        Args:
+            path: the directory to write (`config.json`, `metadata.json`,
+                `model.weights.h5`, and the preprocessor's files).
+            preprocessor: a `keras_siglip.preprocessing.SigLIPPreprocessor` matching
+                the model's image size and text length, or `None`.
+            description: one line saying what the preset is.
+            metadata: extra JSON-serialisable facts (training data, metrics).
+        """
+        from keras_siglip.presets import directory
+
+        directory.save_to_preset(self, path, preprocessor, description, metadata)
 
     def get_config(self):
         return {
@@ -397,9 +428,23 @@ class SigLIP(keras.Model):
         config = dict(config)
         loss = keras.saving.deserialize_keras_object(config.pop("loss", None))
         optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer", None))
-        self.compile(optimizer=optimizer, loss=loss, **_known_compile_kwargs(config))
+        # Metric objects come serialised, like the loss and the optimizer.
+        kwargs = keras.saving.deserialize_keras_object(_known_compile_kwargs(config))
+        self.compile(optimizer=optimizer, loss=loss, **kwargs)
         if self.built and self.optimizer is not None:
             self.optimizer.build(self.trainable_variables)
+
+
+class EmbeddingPair:
+    """A batch's image and text embeddings, one output to Keras' metric plumbing.
+
+    A plain object, so `keras.tree` takes it for a leaf where it would take a dict
+    for two outputs.
+    """
+
+    def __init__(self, image_embeddings, text_embeddings):
+        self.image_embeddings = image_embeddings
+        self.text_embeddings = text_embeddings
 
 
 def _known_compile_kwargs(config):

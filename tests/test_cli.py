@@ -1,4 +1,4 @@
-"""`keras-siglip train` with a tiny budget writes a loadable model and metrics."""
+"""`keras-siglip train` with a tiny budget writes a loadable preset and metrics."""
 
 import json
 import os
@@ -8,27 +8,75 @@ import numpy as np
 import pytest
 
 from keras_siglip import SigLIP, cli
+from keras_siglip.preprocessing import SigLIPPreprocessor
+
+METRIC_KEYS = (
+    "zero_shot_top1",
+    "zero_shot_chance",
+    "i2t_recall@1",
+    "t2i_recall@1",
+    "i2t_recall@5",
+    "t2i_recall@5",
+    "retrieval_candidates",
+    "train_seconds",
+)
 
 
 @pytest.mark.slow
-def test_train_smoke_run_writes_model_and_metrics(tmp_path):
+def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys):
     output = str(tmp_path / "run")
-    metrics = cli.main(
-        ["train", "--steps", "3", "--batch-size", "16", "--train-pairs", "64",
-         "--variant", "Pico/8", "--image-size", "16", "--output-dir", output]
+    status = cli.main(
+        ["train", "--steps", "3", "--batch-size", "24", "--variant", "Pico/8", "--image-size", "16",
+         "--vocabulary-size", "300", "--sequence-length", "12", "--held-out", "40", "--output-dir", output]
     )
-    assert metrics == 0
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "zero_shot_top1" in printed and "(chance 10.0%)" in printed and "(chance 2.5%)" in printed
+
     with open(os.path.join(output, "metrics.json")) as handle:
         saved = json.load(handle)
-    assert saved["retrieval_candidates"] == 96
-    for key in ("i2t_recall@1", "t2i_recall@1", "i2t_recall@5", "t2i_recall@5"):
+    assert set(METRIC_KEYS) <= set(saved)
+    assert saved["retrieval_candidates"] == 40
+    assert saved["zero_shot_chance"] == pytest.approx(0.1)
+    for key in METRIC_KEYS[:6]:
         assert 0.0 <= saved[key] <= 1.0
     assert saved["train_seconds"] > 0
-    model = keras.saving.load_model(os.path.join(output, "model.keras"))
-    assert isinstance(model, SigLIP)
-    assert model.image_size == 16
-    logits = model({"images": np.zeros((2, 16, 16, 3), "float32"), "token_ids": np.ones((2, 16), "int32")})
-    assert tuple(logits.shape) == (2, 2)
+
+    model = SigLIP.from_preset(output)
+    preprocessor = SigLIPPreprocessor.from_preset(output)
+    assert model.image_size == 16 and model.sequence_length == 12
+    inputs = preprocessor({"images": np.zeros((2, 40, 30, 3), "uint8"), "texts": ["dog face", "the digit seven"]})
+    assert inputs["token_ids"].shape == (2, 12)
+    logits = keras.ops.convert_to_numpy(model(inputs))
+    assert logits.shape == (2, 2) and np.isfinite(logits).all()
+    with open(os.path.join(output, "metadata.json")) as handle:
+        metadata = json.load(handle)
+    assert metadata["metrics"]["retrieval_candidates"] == 40
+    assert "OpenMoji" in metadata["training"]["attribution"]
+
+
+def test_training_batches_hold_distinct_items_and_every_digit(tmp_path):
+    from keras_siglip.data import emoji, load_emoji
+    from keras_siglip.preprocessing import SigLIPTokenizer, train_sentencepiece
+
+    data = load_emoji(render_size=16, num_held_out=20)
+    tokenizer = SigLIPTokenizer(train_sentencepiece(data.training_captions(), 200), sequence_length=10)
+    stream = cli.TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0)
+    batch = stream.batch()
+    assert batch["images"].shape == (40, 16, 16, 3) and batch["token_ids"].shape == (40, 10)
+    assert batch["images"].min() >= -1.0001 and batch["images"].max() <= 1.0001
+    texts = [tokenizer.detokenize(ids) for ids in batch["token_ids"]]
+    digit_captions = {
+        tokenizer.detokenize(ids): label
+        for label, name in enumerate(data.class_names)
+        for ids in tokenizer([template.format(name) for template in emoji.DIGIT_CAPTION_TEMPLATES])
+    }
+    labels = [digit_captions[text] for text in texts if text in digit_captions]
+    assert sorted(labels) == sorted(list(range(10)) * 2), "two images of every digit class"
+    emoji_texts = [text for text in texts if text not in digit_captions]
+    assert len(emoji_texts) == 20 and len(set(emoji_texts)) == 20, "distinct emoji"
+    with pytest.raises(ValueError, match=r"must exceed the 20 digit images \(2 per class\) each batch holds, got 20"):
+        cli.TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=20, seed=0)
 
 
 def test_help_documents_every_option(capsys):
@@ -43,3 +91,6 @@ def test_bad_option_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--steps", "0"])
     assert "must be a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--dataset", "imagenet"])
+    assert "invalid choice: 'imagenet'" in capsys.readouterr().err

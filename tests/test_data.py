@@ -1,41 +1,111 @@
-"""The embedded shapes dataset: determinism, disjoint splits, SigLIP's text rules."""
+"""The embedded dataset: OpenMoji emoji with their names, and scikit-learn's digits."""
 
 import numpy as np
 import pytest
 
-from keras_siglip.data import shapes
+from keras_siglip.data import emoji
 
 
-def test_same_seed_same_pairs_and_splits_never_share_a_caption():
-    first = shapes.load_shapes("train", 20, image_size=16, seed=3)
-    again = shapes.load_shapes("train", 20, image_size=16, seed=3)
-    np.testing.assert_array_equal(first.images, again.images)
-    assert first.captions == again.captions
-    train = set(shapes.load_shapes("train", 400, image_size=8, seed=3).captions)
-    test = set(shapes.load_shapes("test", 400, image_size=8, seed=3).captions)
-    assert train and test and not train & test
-    other = shapes.load_shapes("train", 20, image_size=16, seed=4)
-    assert other.captions != first.captions
+@pytest.fixture(scope="module")
+def dataset():
+    return emoji.load_emoji(seed=0, render_size=24)
 
 
-def test_images_are_scaled_to_minus_one_one():
-    split = shapes.load_shapes("test", 5, image_size=24)
-    assert split.images.shape == (5, 24, 24, 3)
-    assert split.images.dtype == np.float32
-    assert split.images.min() >= -1.0 and split.images.max() <= 1.0
+def test_same_seed_same_split_and_splits_share_no_item_or_caption(dataset):
+    again = emoji.load_emoji(seed=0, render_size=24)
+    assert dataset.test.captions == again.test.captions
+    np.testing.assert_array_equal(dataset.test.images, again.test.images)
+    np.testing.assert_array_equal(dataset.digits_test.labels, again.digits_test.labels)
+    other = emoji.load_emoji(seed=1, render_size=24)
+    assert other.test.captions != dataset.test.captions
+
+    assert len(dataset.test) == 300 and len(dataset.train) > 1500
+    train_names = {c.lower() for choices in dataset.train.caption_choices for c in choices}
+    test_names = {c.lower() for choices in dataset.test.caption_choices for c in choices}
+    # Held-out emoji are new items; only a handful of aliases collide across items.
+    assert len(test_names & train_names) < 0.02 * len(test_names)
+    assert not set(dataset.test.captions) & set(dataset.train.captions)
+    assert len(set(dataset.test.captions)) == len(dataset.test)
 
 
-def test_tokenize_appends_eos_and_pads_with_it_to_the_fixed_length():
-    ids = shapes.tokenize(["a small red circle", "A LARGE blue ring in the centre"], 6)
-    vocabulary = shapes.VOCABULARY
-    assert [vocabulary[i] for i in ids[0]] == ["a", "small", "red", "circle", "</s>", "</s>"]
-    # Truncation keeps the EOS last.
-    assert [vocabulary[i] for i in ids[1]] == ["a", "large", "blue", "ring", "in", "</s>"]
-    assert shapes.tokenize(["a purple blob"], 4)[0].tolist() == [2, vocabulary.index("purple"), 0, 1]
+def test_images_are_drawn_and_not_blank(dataset):
+    images = dataset.test.images
+    assert images.dtype == np.uint8 and images.shape == (300, 24, 24, 3)
+    ink = (images < 200).any(axis=-1).mean(axis=(1, 2))
+    assert (ink > 0.05).all(), "every emoji covers part of its canvas"
+    corners = images[:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert (corners == 255).mean() > 0.9, "the background is white"
+    # Different emoji look different.
+    flat = images.reshape(len(images), -1).astype("int32")
+    assert len({row.tobytes() for row in flat}) > 290
+
+
+def test_captions_come_from_the_emoji_package_names():
+    assert emoji.emoji_name(":dog_face:") == "dog face"
+    data = emoji.load_emoji(seed=0, render_size=8, num_held_out=10)
+    everything = data.train.caption_choices + data.test.caption_choices
+    assert any(choices[0] == "dog face" and "dog" in choices for choices in everything)
+    assert any(choices[0] == "flag: France" for choices in everything)
+    assert not any("skin tone" in c for choices in everything for c in choices)
+
+
+def test_other_languages_add_caption_choices():
+    data = emoji.load_emoji(seed=0, render_size=8, num_held_out=10, languages=("en", "es", "de"))
+    everything = data.train.caption_choices + data.test.caption_choices
+    dog = next(choices for choices in everything if choices[0] == "dog face")
+    assert "cara de perro" in dog and "hundegesicht" in dog
+
+
+def test_digits_split_by_image_and_captions_name_the_label(dataset):
+    train, test = dataset.digits_train, dataset.digits_test
+    assert len(train) + len(test) == 1797
+    assert set(np.unique(test.labels)) == set(range(10))
+    for caption, label in zip(test.captions, test.labels):
+        assert caption == f"the digit {emoji.DIGIT_NAMES[label]}"
+    from sklearn.datasets import load_digits
+
+    count = np.bincount(load_digits().target, minlength=10)
+    np.testing.assert_array_equal(np.bincount(train.labels, minlength=10) + np.bincount(test.labels, minlength=10), count)
+
+
+def test_training_captions_hold_no_held_out_name(dataset):
+    corpus = set(dataset.training_captions())
+    assert not corpus & set(dataset.test.captions)
+    assert "the digit seven" in corpus
+
+
+def test_augment_identity_and_integer_shift_against_numpy(rng):
+    images = rng.uniform(-1, 1, size=(3, 10, 12, 3)).astype("float32")
+
+    class Fixed:
+        """A generator returning given draws, to pin the transform."""
+
+        def __init__(self, angle, zoom, shift):
+            self.values = [angle, zoom, shift]
+
+        def uniform(self, low, high, size):
+            return np.broadcast_to(self.values.pop(0), size).astype("float64")
+
+    same = emoji.augment(images, Fixed(0.0, 1.0, 0.0), max_shift=1.0)
+    np.testing.assert_allclose(same, images, atol=1e-6)
+    # Shift by +2 rows (0.2 * 10) and +2.4 columns is not integral; use 0.2 of each side
+    # on a square image instead.
+    square = images[:, :10, :10]
+    moved = emoji.augment(square, Fixed(0.0, 1.0, 0.2), max_shift=1.0, fill=7.0)
+    expected = np.full_like(square, 7.0)
+    expected[:, 2:, 2:] = square[:, :-2, :-2]
+    np.testing.assert_allclose(moved, expected, atol=1e-5)
+    # A half-turn maps pixel (y, x) to (h-1-y, w-1-x).
+    turned = emoji.augment(square, Fixed(180.0, 1.0, 0.0), max_rotation=180.0)
+    np.testing.assert_allclose(turned, square[:, ::-1, ::-1], atol=1e-4)
 
 
 def test_bad_arguments_are_explained():
-    with pytest.raises(ValueError, match="`split` must be 'train' or 'test', got 'valid'"):
-        shapes.load_shapes("valid", 3)
-    with pytest.raises(ValueError, match=r"`held_out_fraction` must be in \(0, 1\), got 1.5"):
-        shapes.load_shapes("test", 3, held_out_fraction=1.5)
+    with pytest.raises(ValueError, match="`num_held_out` must be a positive integer, got 0"):
+        emoji.load_emoji(num_held_out=0)
+    with pytest.raises(ValueError, match="`num_held_out` must be smaller than the"):
+        emoji.load_emoji(num_held_out=100000, render_size=8)
+    with pytest.raises(ValueError, match="Unknown language 'xx' in `languages`"):
+        emoji.load_emoji(languages=("en", "xx"), render_size=8)
+    with pytest.raises(ValueError, match=r"`digits_held_out_fraction` must be in \(0, 1\), got 1.0"):
+        emoji.load_emoji(digits_held_out_fraction=1.0)

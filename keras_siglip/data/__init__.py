@@ -1,5 +1,5 @@
 """Datasets that ship with the package (no download)."""
 
-from keras_siglip.data.shapes import ShapesDataset, load_shapes
+from keras_siglip.data.emoji import EmojiDataset, ImageTextSplit, augment, load_emoji
 
-__all__ = ["ShapesDataset", "load_shapes"]
+__all__ = ["EmojiDataset", "ImageTextSplit", "augment", "load_emoji"]

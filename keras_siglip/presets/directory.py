@@ -1,0 +1,171 @@
+"""Preset directories: a model, its weights and its preprocessing, as plain files.
+
+The layout follows keras-hub's, so a directory reads the same in either library:
+
+    config.json            the model's Keras config (no code: loaded in safe mode)
+    metadata.json          versions, parameter count, description, free-form extras
+    model.weights.h5       the weights
+    preprocessor.json      image size and text length (when saved with a preprocessor)
+    tokenizer.json         tokenizer settings
+    assets/tokenizer/vocabulary.spm   the SentencePiece model
+
+Nothing here unpickles or executes code from a file.
+"""
+
+import datetime
+import json
+import os
+
+import keras
+
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "model.weights.h5"
+PREPROCESSOR_FILE = "preprocessor.json"
+
+
+def is_preset_directory(path):
+    """Whether `path` is a directory saved by `save_to_preset` (or keras-hub)."""
+    return isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(path, CONFIG_FILE))
+
+
+def save_to_preset(model, path, preprocessor=None, description=None, metadata=None):
+    """Write `model` (and its `preprocessor`) to the preset directory `path`.
+
+    Args:
+        model: a built `SigLIP`.
+        path: the directory; created if missing, files in it are overwritten.
+        preprocessor: a `SigLIPPreprocessor` whose text length and image size match
+            the model, or `None`.
+        description: one line saying what the preset is.
+        metadata: extra JSON-serialisable facts to record (training data, metrics).
+    """
+    from keras_siglip import __version__
+
+    if preprocessor is not None:
+        _check_preprocessor_matches(model, preprocessor, path)
+    os.makedirs(path, exist_ok=True)
+    _write_json(os.path.join(path, CONFIG_FILE), keras.saving.serialize_keras_object(model))
+    model.save_weights(os.path.join(path, WEIGHTS_FILE), overwrite=True)
+    if preprocessor is not None:
+        preprocessor.save_to_directory(path)
+    _write_json(
+        os.path.join(path, METADATA_FILE),
+        {
+            "keras_version": keras.__version__,
+            "keras_siglip_version": __version__,
+            "parameter_count": int(model.count_params()),
+            "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "description": description or "",
+            **(metadata or {}),
+        },
+    )
+
+
+def load_model_from_directory(model_class, path, load_weights=True):
+    """Build the model saved in preset directory `path` and load its weights."""
+    config = read_json(path, CONFIG_FILE)
+    if not isinstance(config, dict) or "config" not in config or "class_name" not in config:
+        raise ValueError(
+            f"{os.path.join(path, CONFIG_FILE)} is not a Keras model config (expected a JSON "
+            "object with 'class_name' and 'config')."
+        )
+    if config["class_name"] != model_class.__name__:
+        raise ValueError(
+            f"The preset at {path} holds a {config['class_name']!r}, not a {model_class.__name__!r}."
+        )
+    try:
+        model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except Exception as error:  # the message names the file and the cause
+        raise ValueError(
+            f"Could not build the model described by {os.path.join(path, CONFIG_FILE)}: {error}"
+        ) from error
+    if load_weights:
+        weights = os.path.join(path, WEIGHTS_FILE)
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(
+                f"The preset at {path} has no {WEIGHTS_FILE}; pass `load_weights=False` to "
+                "build the architecture only."
+            )
+        try:
+            model.load_weights(weights)
+        except Exception as error:
+            differences = _weight_differences(model, weights)
+            detail = "; ".join(differences[:5]) if differences else str(error)
+            raise ValueError(
+                f"Could not load the weights in {weights} into the model that "
+                f"{CONFIG_FILE} describes: {detail}"
+            ) from error
+    return model
+
+
+def _weight_differences(model, weights):
+    """Where the arrays of weights file `weights` and of `model` disagree, in words."""
+    import tempfile
+
+    import h5py
+
+    def shapes(file):
+        found = {}
+        with h5py.File(file, "r") as handle:
+            handle.visititems(
+                lambda name, item: found.__setitem__(name, tuple(item.shape))
+                if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/")
+                else None
+            )
+        return found
+
+    try:
+        given = shapes(weights)
+    except Exception as error:
+        return [f"the file is not a readable HDF5 weights file ({error})"]
+    with tempfile.TemporaryDirectory() as scratch:
+        expected_file = os.path.join(scratch, WEIGHTS_FILE)
+        model.save_weights(expected_file)
+        expected = shapes(expected_file)
+    differences = [
+        f"{name} has shape {given[name]} in the file but {shape} in the model"
+        for name, shape in expected.items()
+        if name in given and given[name] != shape
+    ]
+    differences += [f"{name} (shape {expected[name]}) is missing from the file" for name in expected if name not in given]
+    differences += [f"the file holds {name} that the model lacks" for name in given if name not in expected]
+    return differences
+
+
+def read_json(path, name):
+    """Parse `name` inside directory `path`, naming the file in any error."""
+    file = os.path.join(path, name)
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f"The preset directory {path} has no {name}.")
+    try:
+        with open(file, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{file} is not valid JSON: {error}") from error
+
+
+def _write_json(file, data):
+    with open(file, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+
+
+def _check_preprocessor_matches(model, preprocessor, path):
+    if preprocessor.sequence_length != model.sequence_length:
+        raise ValueError(
+            f"Cannot save the preset to {path}: the preprocessor pads text to "
+            f"{preprocessor.sequence_length} tokens but the text tower takes "
+            f"{model.sequence_length}."
+        )
+    if preprocessor.image_size != model.image_size:
+        raise ValueError(
+            f"Cannot save the preset to {path}: the preprocessor resizes images to "
+            f"{preprocessor.image_size} pixels but the image tower takes {model.image_size}."
+        )
+    if preprocessor.tokenizer.vocabulary_size > model.vocabulary_size:
+        raise ValueError(
+            f"Cannot save the preset to {path}: the tokenizer's vocabulary has "
+            f"{preprocessor.tokenizer.vocabulary_size} ids but the text tower embeds only "
+            f"{model.vocabulary_size}."
+        )

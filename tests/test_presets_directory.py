@@ -1,0 +1,115 @@
+"""Preset directories: `save_to_preset` / `from_preset` round trips and clear errors."""
+
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
+from keras_siglip.preprocessing import train_sentencepiece
+
+CORPUS = [f"a {size} {animal} on the {place}" for size in ("big", "small") for animal in ("cat", "dog", "fox") for place in ("grass", "road")]
+
+
+def pico(vocabulary_size=40, **kwargs):
+    return SigLIP.from_variant("Pico/8", image_size=16, sequence_length=8, vocabulary_size=vocabulary_size, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return SigLIPTokenizer(train_sentencepiece(CORPUS, 22), sequence_length=8)
+
+
+@pytest.fixture
+def inputs(rng):
+    return {
+        "images": rng.uniform(-1, 1, (3, 16, 16, 3)).astype("float32"),
+        "token_ids": rng.integers(0, 20, (3, 8)).astype("int32"),
+    }
+
+
+def test_round_trip_gives_the_same_logits_and_preprocessing(tmp_path, tokenizer, inputs):
+    model = pico()
+    model.bias.assign(-3.5)
+    preprocessor = SigLIPPreprocessor(tokenizer, image_size=16)
+    path = str(tmp_path / "preset")
+    model.save_to_preset(path, preprocessor=preprocessor, description="a test", metadata={"steps": 3})
+
+    expected_files = {"config.json", "metadata.json", "model.weights.h5", "preprocessor.json", "tokenizer.json"}
+    assert expected_files <= set(os.listdir(path))
+    assert os.path.isfile(os.path.join(path, "assets", "tokenizer", "vocabulary.spm"))
+    with open(os.path.join(path, "metadata.json")) as handle:
+        metadata = json.load(handle)
+    assert metadata["parameter_count"] == model.count_params()
+    assert metadata["description"] == "a test" and metadata["steps"] == 3
+
+    restored = SigLIP.from_preset(path)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(inputs)), keras.ops.convert_to_numpy(model(inputs)))
+    assert float(keras.ops.convert_to_numpy(restored.bias)) == -3.5
+    texts = ["a big cat on the road", "A small FOX!"]
+    np.testing.assert_array_equal(SigLIPPreprocessor.from_preset(path)({"texts": texts})["token_ids"], tokenizer(texts))
+
+    fresh = SigLIP.from_preset(path, load_weights=False)
+    assert fresh.count_params() == model.count_params()
+    assert float(keras.ops.convert_to_numpy(fresh.bias)) == -10.0
+
+
+def test_missing_and_corrupt_files_are_named(tmp_path, inputs):
+    path = str(tmp_path / "preset")
+    pico().save_to_preset(path)
+
+    os.remove(os.path.join(path, "model.weights.h5"))
+    with pytest.raises(FileNotFoundError, match="has no model.weights.h5; pass `load_weights=False`"):
+        SigLIP.from_preset(path)
+
+    with open(os.path.join(path, "model.weights.h5"), "wb") as handle:
+        handle.write(b"not an HDF5 file")
+    with pytest.raises(ValueError, match="model.weights.h5.*not a readable HDF5 weights file"):
+        SigLIP.from_preset(path)
+
+    with open(os.path.join(path, "config.json"), "w") as handle:
+        handle.write("{ truncated")
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        SigLIP.from_preset(path)
+
+    with open(os.path.join(path, "config.json"), "w") as handle:
+        json.dump({"class_name": "Sequential", "config": {}}, handle)
+    with pytest.raises(ValueError, match="holds a 'Sequential', not a 'SigLIP'"):
+        SigLIP.from_preset(path)
+
+    with pytest.raises(ValueError, match="not a builtin preset name; a preset directory"):
+        SigLIP.from_preset(str(tmp_path))
+    with pytest.raises(ValueError, match="Unknown preset 'siglip_tiny'.*siglip_base_patch16_224"):
+        SigLIP.from_preset("siglip_tiny")
+
+
+def test_weights_of_another_shape_are_named_with_both_shapes(tmp_path):
+    path = str(tmp_path / "preset")
+    pico(vocabulary_size=40).save_to_preset(path)
+    other = str(tmp_path / "other")
+    pico(vocabulary_size=55).save_to_preset(other)
+    shutil.copy(os.path.join(other, "model.weights.h5"), os.path.join(path, "model.weights.h5"))
+    with pytest.raises(ValueError, match=r"embedding/vars/0 has shape \(55, 64\) in the file but \(40, 64\) in the model"):
+        SigLIP.from_preset(path)
+
+
+def test_a_preprocessor_that_does_not_fit_the_model_is_refused(tmp_path, tokenizer):
+    model = pico()
+    with pytest.raises(ValueError, match="resizes images to 32 pixels but the image tower takes 16"):
+        model.save_to_preset(str(tmp_path / "a"), preprocessor=SigLIPPreprocessor(tokenizer, image_size=32))
+    long_text = SigLIPTokenizer(tokenizer.proto, sequence_length=12)
+    with pytest.raises(ValueError, match="pads text to 12 tokens but the text tower takes 8"):
+        model.save_to_preset(str(tmp_path / "b"), preprocessor=SigLIPPreprocessor(long_text, image_size=16))
+    with pytest.raises(ValueError, match="fixes the architecture; arguments \\['image_size'\\]"):
+        model.save_to_preset(str(tmp_path / "c"))
+        SigLIP.from_preset(str(tmp_path / "c"), image_size=32)
+
+
+def test_preprocessor_from_preset_explains_builtin_names_and_bad_paths(tmp_path):
+    with pytest.raises(ValueError, match="architecture without a bundled vocabulary"):
+        SigLIPPreprocessor.from_preset("siglip_base_patch16_224")
+    with pytest.raises(ValueError, match="must be a preset directory"):
+        SigLIPPreprocessor.from_preset(str(tmp_path / "nowhere"))
