@@ -15,10 +15,12 @@ import os
 import sys
 import time
 
+# Each dataset: the caption languages, and the default vocabulary size (the Chinese,
+# Japanese and Korean names alone need more than 2,000 single-character pieces).
 DATASETS = {
-    "emoji": ("en",),
+    "emoji": (("en",), 1000),
     # Captions in every language of the `emoji` package; evaluation stays English.
-    "emoji-multilingual": ("en", "es", "ja", "ko", "pt", "it", "fr", "de", "fa", "id", "zh", "ru", "tr", "ar"),
+    "emoji-multilingual": (("en", "es", "ja", "ko", "pt", "it", "fr", "de", "fa", "id", "zh", "ru", "tr", "ar"), 4000),
 }
 ZERO_SHOT_TEMPLATES = ("a photo of the digit {}.", "a picture of the number {}.", "{}, handwritten.")
 RENDER_SIZE = 64
@@ -52,7 +54,12 @@ def build_parser():
     train.add_argument("--variant", default="Nano/8", help="tower sizes, NAME/PATCH (e.g. Pico/8, Nano/8, B/16)")
     train.add_argument("--loss", choices=("sigmoid", "softmax"), default="sigmoid", help="contrastive loss")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
-    train.add_argument("--vocabulary-size", type=_positive, default=1000, help="SentencePiece pieces to train")
+    train.add_argument(
+        "--vocabulary-size",
+        type=_positive,
+        default=None,
+        help="SentencePiece pieces to train (default: 1000 for 'emoji', 4000 for 'emoji-multilingual')",
+    )
     train.add_argument("--sequence-length", type=_positive, default=16, help="fixed text length in tokens")
     train.add_argument("--held-out", type=_positive, default=300, help="emoji kept out of training for evaluation")
     train.add_argument("--seed", type=int, default=0, help="seed of the split, the batches and the initialisation")
@@ -82,13 +89,15 @@ def train(args):
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
     print(f"Drawing the '{args.dataset}' dataset (OpenMoji emoji and scikit-learn digits)...", flush=True)
-    data = emoji.load_emoji(seed=args.seed, num_held_out=args.held_out, render_size=RENDER_SIZE, languages=DATASETS[args.dataset])
+    languages, default_vocabulary_size = DATASETS[args.dataset]
+    data = emoji.load_emoji(seed=args.seed, num_held_out=args.held_out, render_size=RENDER_SIZE, languages=languages)
     print(
         f"  {len(data.train)} training emoji, {len(data.test)} held-out emoji; "
         f"{len(data.digits_train)} training digits, {len(data.digits_test)} held-out digits",
         flush=True,
     )
-    vocabulary = train_sentencepiece(data.training_captions(), args.vocabulary_size, hard_vocab_limit=False)
+    vocabulary_size = args.vocabulary_size or default_vocabulary_size
+    vocabulary = train_sentencepiece(data.training_captions(), vocabulary_size, hard_vocab_limit=False)
     tokenizer = SigLIPTokenizer(vocabulary, sequence_length=args.sequence_length)
     preprocessor = SigLIPPreprocessor(tokenizer, image_size=args.image_size)
     print(f"  trained a SentencePiece vocabulary of {tokenizer.vocabulary_size} pieces on the training captions")

@@ -94,3 +94,24 @@ def test_bad_option_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--dataset", "imagenet"])
     assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", sorted(cli.DATASETS))
+def test_each_dataset_trains_its_default_vocabulary(dataset):
+    from keras_siglip.data import load_emoji
+    from keras_siglip.preprocessing import SigLIPTokenizer, train_sentencepiece
+
+    languages, vocabulary_size = cli.DATASETS[dataset]
+    data = load_emoji(render_size=8, languages=languages)
+    tokenizer = SigLIPTokenizer(train_sentencepiece(data.training_captions(), vocabulary_size, hard_vocab_limit=False), 16)
+    assert tokenizer.vocabulary_size <= vocabulary_size
+    captions = data.training_captions()
+    ids = tokenizer(captions)
+    assert (ids[:, -1] == tokenizer.eos_id).all()
+    unknown = 2
+    chinese = [i for i, caption in enumerate(captions) if any("\u4e00" <= c <= "\u9fff" for c in caption)]
+    if dataset == "emoji-multilingual":
+        known = [unknown not in ids[i] for i in chinese]
+        assert len(chinese) > 1000 and np.mean(known) > 0.95, "Chinese names are in the vocabulary"
+    else:
+        assert not chinese
