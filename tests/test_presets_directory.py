@@ -57,6 +57,22 @@ def test_round_trip_gives_the_same_logits_and_preprocessing(tmp_path, tokenizer,
     assert float(keras.ops.convert_to_numpy(fresh.bias)) == -10.0
 
 
+def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path, inputs):
+    import h5py
+
+    model = pico()
+    model.compile()
+    model.fit(inputs, epochs=1, verbose=0)
+    path = str(tmp_path / "preset")
+    model.save_to_preset(path)
+    with h5py.File(os.path.join(path, "model.weights.h5"), "r") as handle:
+        names = []
+        handle.visit(names.append)
+    assert names and not any(name.startswith("optimizer") for name in names)
+    restored = SigLIP.from_preset(path)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(inputs)), keras.ops.convert_to_numpy(model(inputs)))
+
+
 def test_missing_and_corrupt_files_are_named(tmp_path, inputs):
     path = str(tmp_path / "preset")
     pico().save_to_preset(path)

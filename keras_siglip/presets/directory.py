@@ -46,7 +46,7 @@ def save_to_preset(model, path, preprocessor=None, description=None, metadata=No
         _check_preprocessor_matches(model, preprocessor, path)
     os.makedirs(path, exist_ok=True)
     _write_json(os.path.join(path, CONFIG_FILE), keras.saving.serialize_keras_object(model))
-    model.save_weights(os.path.join(path, WEIGHTS_FILE), overwrite=True)
+    _save_model_weights_only(model, os.path.join(path, WEIGHTS_FILE))
     if preprocessor is not None:
         preprocessor.save_to_directory(path)
     _write_json(
@@ -60,6 +60,17 @@ def save_to_preset(model, path, preprocessor=None, description=None, metadata=No
             **(metadata or {}),
         },
     )
+
+
+def _save_model_weights_only(model, file):
+    """Save the weights without the optimizer's state, which a compiled model's
+    `save_weights` would include (twice the parameters again, for AdamW)."""
+    if getattr(model, "optimizer", None) is None:
+        model.save_weights(file, overwrite=True)
+        return
+    bare = model.__class__.from_config(model.get_config())
+    bare.set_weights(model.get_weights())
+    bare.save_weights(file, overwrite=True)
 
 
 def load_model_from_directory(model_class, path, load_weights=True):
