@@ -129,3 +129,53 @@ def test_preprocessor_from_preset_explains_builtin_names_and_bad_paths(tmp_path)
         SigLIPPreprocessor.from_preset("siglip_base_patch16_224")
     with pytest.raises(ValueError, match="must be a preset directory"):
         SigLIPPreprocessor.from_preset(str(tmp_path / "nowhere"))
+
+
+def test_a_failed_save_leaves_the_earlier_preset_untouched(tmp_path, inputs, monkeypatch):
+    path = str(tmp_path / "preset")
+    good = pico()
+    good.bias.assign(-2.0)
+    good.save_to_preset(path, metadata={"run": "good"})
+    before = {name: open(os.path.join(path, name), "rb").read() for name in os.listdir(path)}
+
+    from keras_siglip.presets import directory
+
+    def broken(model, file):
+        with open(file, "wb") as handle:
+            handle.write(b"half a weights file")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(directory, "_save_model_weights_only", broken)
+    with pytest.raises(OSError, match="No space left"):
+        pico().save_to_preset(path, metadata={"run": "bad"})
+    after = {name: open(os.path.join(path, name), "rb").read() for name in os.listdir(path)}
+    assert after == before
+    assert not [name for name in os.listdir(tmp_path) if name != "preset"], "scratch directory left behind"
+    monkeypatch.undo()
+    np.testing.assert_array_equal(SigLIP.from_preset(path).predict(inputs, verbose=0), good.predict(inputs, verbose=0))
+
+
+def test_a_new_save_replaces_the_old_preset_files_and_keeps_other_files(tmp_path, tokenizer):
+    path = str(tmp_path / "preset")
+    pico().save_to_preset(path, preprocessor=SigLIPPreprocessor(tokenizer, image_size=16))
+    with open(os.path.join(path, "notes.txt"), "w") as handle:
+        handle.write("mine")
+    pico().save_to_preset(path)
+    assert sorted(os.listdir(path)) == ["config.json", "metadata.json", "model.weights.h5", "notes.txt"]
+    with pytest.raises(FileNotFoundError, match="preprocessor.json' does not exist"):
+        SigLIPPreprocessor.from_preset(path)
+
+
+def test_preset_files_that_link_outside_the_directory_are_refused(tmp_path, tokenizer):
+    path = str(tmp_path / "preset")
+    pico().save_to_preset(path, preprocessor=SigLIPPreprocessor(tokenizer, image_size=16))
+    outside = str(tmp_path / "elsewhere.h5")
+    shutil.move(os.path.join(path, "model.weights.h5"), outside)
+    os.symlink(outside, os.path.join(path, "model.weights.h5"))
+    with pytest.raises(ValueError, match="outside the preset directory"):
+        SigLIP.from_preset(path)
+    vocabulary = os.path.join(path, "assets", "tokenizer", "vocabulary.spm")
+    shutil.move(vocabulary, str(tmp_path / "vocabulary.spm"))
+    os.symlink(os.path.join("..", "..", "..", "vocabulary.spm"), vocabulary)
+    with pytest.raises(ValueError, match="outside the preset directory"):
+        SigLIPPreprocessor.from_preset(path)

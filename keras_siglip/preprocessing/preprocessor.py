@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 
 from keras_siglip.preprocessing.image import _check_input_range, preprocess_images
-from keras_siglip.preprocessing.tokenizer import SigLIPTokenizer
+from keras_siglip.preprocessing.tokenizer import VOCABULARY_FILENAME, SigLIPTokenizer
 from keras_siglip.validation import check_positive_int
 
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
@@ -142,6 +142,9 @@ class SigLIPPreprocessor:
         tokenizer_config = _read_json(path, TOKENIZER_CONFIG_FILE, "SigLIPTokenizer")
         # Loading with the default config first makes vocabulary errors name the
         # vocabulary file and config errors the JSON file.
+        from keras_siglip.presets.directory import preset_file
+
+        preset_file(path, os.path.join(TOKENIZER_ASSETS_DIR, VOCABULARY_FILENAME))
         vocabulary = SigLIPTokenizer.from_assets(os.path.join(path, TOKENIZER_ASSETS_DIR))
         tokenizer = _construct(
             SigLIPTokenizer, path, TOKENIZER_CONFIG_FILE, vocabulary.proto, **tokenizer_config
@@ -188,7 +191,9 @@ def _write_json(directory, filename, class_name, config):
 
 def _read_json(directory, filename, class_name):
     """The `config` of `directory/filename`, checked to be `class_name`'s."""
-    path = os.path.join(directory, filename)
+    from keras_siglip.presets.directory import preset_file
+
+    path = preset_file(directory, filename)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The preprocessor file {path!r} does not exist.")
     try:

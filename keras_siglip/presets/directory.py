@@ -22,6 +22,10 @@ CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
 PREPROCESSOR_FILE = "preprocessor.json"
+TOKENIZER_FILE = "tokenizer.json"
+ASSETS_DIR = "assets"
+# Everything `save_to_preset` writes; a save replaces or removes each of these.
+PRESET_ENTRIES = (CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, PREPROCESSOR_FILE, TOKENIZER_FILE, ASSETS_DIR)
 
 
 def is_preset_directory(path):
@@ -32,34 +36,66 @@ def is_preset_directory(path):
 def save_to_preset(model, path, preprocessor=None, description=None, metadata=None):
     """Write `model` (and its `preprocessor`) to the preset directory `path`.
 
+    Every file is first written to a scratch directory beside `path` and moved into
+    place only when all of them are complete, so a save that fails (a config that
+    does not serialise, a full disk) leaves an earlier preset in `path` untouched.
+    Preset files of an earlier save that this one does not write (a preprocessor,
+    say) are removed; other files in `path` are left alone.
+
     Args:
         model: a built `SigLIP`.
-        path: the directory; created if missing, files in it are overwritten.
+        path: the directory; created if missing.
         preprocessor: a `SigLIPPreprocessor` whose text length and image size match
             the model, or `None`.
         description: one line saying what the preset is.
         metadata: extra JSON-serialisable facts to record (training data, metrics).
     """
+    import shutil
+    import tempfile
+
     from keras_siglip import __version__
 
     if preprocessor is not None:
         _check_preprocessor_matches(model, preprocessor, path)
-    os.makedirs(path, exist_ok=True)
-    _write_json(os.path.join(path, CONFIG_FILE), keras.saving.serialize_keras_object(model))
-    _save_model_weights_only(model, os.path.join(path, WEIGHTS_FILE))
-    if preprocessor is not None:
-        preprocessor.save_to_directory(path)
-    _write_json(
-        os.path.join(path, METADATA_FILE),
-        {
-            "keras_version": keras.__version__,
-            "keras_siglip_version": __version__,
-            "parameter_count": int(model.count_params()),
-            "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-            "description": description or "",
-            **(metadata or {}),
-        },
-    )
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"Cannot save the preset to {path}: it exists and is not a directory.")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    scratch = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.partial-")
+    try:
+        _write_json(os.path.join(scratch, CONFIG_FILE), keras.saving.serialize_keras_object(model))
+        _save_model_weights_only(model, os.path.join(scratch, WEIGHTS_FILE))
+        if preprocessor is not None:
+            preprocessor.save_to_directory(scratch)
+        _write_json(
+            os.path.join(scratch, METADATA_FILE),
+            {
+                "keras_version": keras.__version__,
+                "keras_siglip_version": __version__,
+                "parameter_count": int(model.count_params()),
+                "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+                "description": description or "",
+                **(metadata or {}),
+            },
+        )
+        os.makedirs(path, exist_ok=True)
+        for name in PRESET_ENTRIES:
+            target = os.path.join(path, name)
+            if not os.path.exists(os.path.join(scratch, name)) and os.path.lexists(target):
+                shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
+        # Files first, the weights last but one and the config last: a reader that
+        # finds the new config.json finds the rest of the new preset beside it.
+        for name in sorted(os.listdir(scratch), key=lambda name: (name == CONFIG_FILE, name == WEIGHTS_FILE)):
+            source, target = os.path.join(scratch, name), os.path.join(path, name)
+            if os.path.isdir(source):
+                if os.path.lexists(target):
+                    shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
+                os.rename(source, target)
+            else:
+                os.replace(source, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _save_model_weights_only(model, file):
@@ -92,7 +128,7 @@ def load_model_from_directory(model_class, path, load_weights=True):
             f"Could not build the model described by {os.path.join(path, CONFIG_FILE)}: {error}"
         ) from error
     if load_weights:
-        weights = os.path.join(path, WEIGHTS_FILE)
+        weights = preset_file(path, WEIGHTS_FILE)
         if not os.path.isfile(weights):
             raise FileNotFoundError(
                 f"The preset at {path} has no {WEIGHTS_FILE}; pass `load_weights=False` to "
@@ -144,9 +180,21 @@ def _weight_differences(model, weights):
     return differences
 
 
+def preset_file(path, name):
+    """`path/name`, refused if a link makes it resolve outside directory `path`."""
+    file = os.path.join(path, name)
+    root = os.path.realpath(path)
+    if os.path.commonpath([root, os.path.realpath(file)]) != root:
+        raise ValueError(
+            f"{file} resolves to {os.path.realpath(file)}, outside the preset directory "
+            f"{root}; preset files must lie inside their directory."
+        )
+    return file
+
+
 def read_json(path, name):
     """Parse `name` inside directory `path`, naming the file in any error."""
-    file = os.path.join(path, name)
+    file = preset_file(path, name)
     if not os.path.isfile(file):
         raise FileNotFoundError(f"The preset directory {path} has no {name}.")
     try:
