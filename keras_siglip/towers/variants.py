@@ -27,6 +27,18 @@ VARIANTS = {
         "intermediate_dim": 4304,
         "num_heads": 16,
     },
+    # SigLIP 2's giant: a wider image tower, the So400m text tower, whose head projects
+    # to the image width.
+    "g-opt": {
+        "hidden_dim": 1536,
+        "num_layers": 40,
+        "intermediate_dim": 6144,
+        "num_heads": 16,
+        "text_hidden_dim": 1152,
+        "text_num_layers": 27,
+        "text_intermediate_dim": 4304,
+        "text_num_heads": 16,
+    },
 }
 
 
@@ -63,10 +75,53 @@ def decode_variant(variant):
             f"The patch size in `variant` {variant!r} must be a positive integer, "
             f"got {patch!r}."
         )
-    sizes = dict(VARIANTS[name])
-    text_num_layers = sizes.pop("text_num_layers", sizes["num_layers"])
-    return {
-        "image": dict(sizes),
-        "text": {**sizes, "num_layers": text_num_layers},
-        "patch_size": int(patch),
-    }
+    entry = VARIANTS[name]
+    image = {key: value for key, value in entry.items() if not key.startswith("text_")}
+    text_overrides = {key[len("text_") :]: value for key, value in entry.items() if key.startswith("text_")}
+    return {"image": image, "text": {**image, **text_overrides}, "patch_size": int(patch)}
+
+
+def count_parameters(variant, image_size, sequence_length, vocabulary_size):
+    """Number of weights of a SigLIP model, without building it.
+
+    Counts what `SigLIP.from_variant(...).count_params()` counts, which is what
+    transformers and open_clip report (keras-hub adds one non-trainable position id
+    per patch and per text position). Handy for listing presets of a billion weights.
+
+    Args:
+        variant: `"NAME/PATCH"`, as for `SigLIP.from_variant`.
+        image_size: side of the square input images.
+        sequence_length: fixed text length.
+        vocabulary_size: number of token ids.
+
+    Example:
+
+    >>> count_parameters("B/16", 224, 64, 32000)
+    203155970
+    """
+    sizes = decode_variant(variant)
+    image, text, patch = sizes["image"], sizes["text"], sizes["patch_size"]
+
+    def blocks(hidden, layers, intermediate):
+        attention = 4 * (hidden * hidden + hidden)
+        mlp = 2 * hidden * intermediate + intermediate + hidden
+        return layers * (4 * hidden + attention + mlp)
+
+    width, mlp_width = image["hidden_dim"], image["intermediate_dim"]
+    num_patches = (image_size // patch) ** 2
+    image_tower = (
+        patch * patch * 3 * width + width  # patch embedding
+        + num_patches * width  # position embedding
+        + blocks(width, image["num_layers"], mlp_width)
+        + 2 * width  # final norm
+        + width + 4 * (width * width + width) + 2 * width  # probe, attention, norm
+        + 2 * width * mlp_width + mlp_width + width  # head MLP
+    )
+    text_width = text["hidden_dim"]
+    text_tower = (
+        (vocabulary_size + sequence_length) * text_width
+        + blocks(text_width, text["num_layers"], text["intermediate_dim"])
+        + 2 * text_width
+        + text_width * width + width  # head to the image width
+    )
+    return image_tower + text_tower + 2  # log_temperature and bias
