@@ -210,7 +210,7 @@ def test_base_preset_has_the_reference_parameter_count():
     assert (model.image_size, model.sequence_length, model.vocabulary_size) == (224, 64, 32000)
 
 
-def test_presets_build_and_explain_what_they_cannot_do():
+def test_presets_build_and_explain_what_they_cannot_do(monkeypatch):
     from keras_siglip import list_presets
 
     names = list_presets()
@@ -223,5 +223,18 @@ def test_presets_build_and_explain_what_they_cannot_do():
         SigLIP.from_preset("siglip_huge", load_weights=False)
     with pytest.raises(ValueError, match="architecture without weights"):
         SigLIP.from_preset("siglip_pico_patch8_32")
-    with pytest.raises(NotImplementedError, match="hf://google/siglip-base-patch16-224"):
+    # Official weights come from the Hugging Face Hub; this test forbids the download.
+    from huggingface_hub import snapshot_download  # noqa: F401  (the dependency is there)
+
+    import keras_siglip.presets.registry as registry
+
+    requested = []
+
+    def offline(handle):
+        requested.append(handle)
+        raise OSError("offline")
+
+    monkeypatch.setattr(registry, "download", offline)
+    with pytest.raises(OSError, match="offline"):
         SigLIP.from_preset("siglip_base_patch16_224")
+    assert requested == ["hf://google/siglip-base-patch16-224"]

@@ -103,26 +103,20 @@ class SigLIPPreprocessor:
 
     @classmethod
     def from_preset(cls, preset):
-        """The preprocessor of a preset directory (one `SigLIP.save_to_preset` or
-        `keras-siglip train` wrote).
+        """The preprocessor that goes with a preset.
 
-        Builtin preset names carry no vocabulary in this version: they describe
-        architectures, whose tokenizers come with their official weights.
+        Args:
+            preset: anything `SigLIP.from_preset` takes that carries a tokenizer: a
+                preset directory (`SigLIP.save_to_preset`, `keras-siglip train`), a
+                transformers SigLIP directory or a keras-hub SigLIP preset with their
+                SentencePiece model, an `hf://` or `kaggle://` handle, or a builtin
+                preset with official weights (downloaded with them). Builtin
+                architectures without weights and big_vision `.npz` files carry no
+                vocabulary and are refused with an explanation.
         """
-        if isinstance(preset, (str, os.PathLike)) and os.path.isdir(preset):
-            return cls.from_directory(preset)
-        from keras_siglip.presets import list_presets
+        from keras_siglip.presets import registry
 
-        if preset in list_presets():
-            raise ValueError(
-                f"The builtin preset {preset!r} is an architecture without a bundled "
-                "vocabulary; build a `SigLIPTokenizer` from the checkpoint's SentencePiece "
-                "model, or load a preset directory that has one."
-            )
-        raise ValueError(
-            f"`preset` must be a preset directory (one with {PREPROCESSOR_CONFIG_FILE}), "
-            f"got {preset!r}, which is not a directory."
-        )
+        return registry.load_preprocessor(cls, preset)
 
     @classmethod
     def from_directory(cls, path):

@@ -49,43 +49,194 @@ def get_preset(name):
     return json.loads(json.dumps(presets[name]))
 
 
-def load_model(model_class, preset, load_weights=True, **overrides):
-    """Build `model_class` from `preset`: a builtin preset name or a preset directory."""
-    from keras_siglip.presets import directory
+# How `from_preset` reads each kind of source; see `identify`.
+KINDS = {
+    "keras_siglip": "a keras_siglip preset directory (config.json, model.weights.h5)",
+    "transformers": "a transformers SigLIP directory (config.json with model_type 'siglip', *.safetensors)",
+    "keras_hub": "a keras-hub SigLIP preset directory (config.json naming SigLIPBackbone)",
+    "big_vision": "a big_vision checkpoint (.npz)",
+}
+REMOTE_SCHEMES = ("hf://", "kaggle://")
 
-    if directory.is_preset_directory(preset):
-        if overrides:
-            raise ValueError(
-                f"The preset directory {preset} fixes the architecture; arguments "
-                f"{sorted(overrides)} cannot override it."
-            )
-        return directory.load_model_from_directory(model_class, preset, load_weights)
+
+def identify(preset):
+    """What kind of source `preset` is: `("builtin", name)`, `("remote", handle)` or
+    `(kind, local path)` with `kind` a key of `KINDS`.
+
+    Raises:
+        ValueError: nothing matches; the message lists what was tried.
+    """
+    if isinstance(preset, os.PathLike):
+        preset = os.fspath(preset)
     if not isinstance(preset, str):
         raise ValueError(
-            f"`preset` must be a builtin preset name or a preset directory, got {preset!r}."
+            "`preset` must be a builtin preset name, a local path or an hf:// or kaggle:// "
+            f"handle (a string), got {preset!r}."
         )
-    if preset not in _builtin_presets():
-        tried = "a builtin preset name"
-        if os.path.isdir(preset):
-            tried += f"; a preset directory ({preset} exists but has no config.json)"
+    if preset.startswith(REMOTE_SCHEMES):
+        return "remote", preset
+    if os.path.isfile(preset):
+        if preset.endswith(".npz"):
+            return "big_vision", preset
         raise ValueError(
-            f"Unknown preset {preset!r}: it is not {tried}. Builtin presets: "
-            f"{', '.join(list_presets())}."
+            f"Cannot load {preset!r}: it is a file but not a big_vision .npz checkpoint. A "
+            f"preset is one of: {_tried_list()}."
         )
-    data = get_preset(preset)
-    config = {**data["config"], **overrides}
-    model = model_class.from_variant(**config)
-    if load_weights:
-        weights = data.get("weights")
+    if os.path.isdir(preset):
+        config_file = os.path.join(preset, "config.json")
+        if not os.path.isfile(config_file):
+            raise ValueError(
+                f"Cannot load {preset!r}: the directory has no config.json, so it is none of: "
+                f"{_tried_list()}."
+            )
+        from keras_siglip.presets.directory import read_json
+
+        config = read_json(preset, "config.json")
+        kind = _directory_kind(config)
+        if kind is None:
+            raise ValueError(
+                f"Cannot load {preset!r}: its config.json describes neither a keras_siglip "
+                "SigLIP (class_name 'SigLIP'), a transformers SigLIP (model_type 'siglip') nor "
+                f"a keras-hub SigLIPBackbone; it begins {json.dumps(config)[:200]}. Tried: "
+                f"{_tried_list()}."
+            )
+        return kind, preset
+    if preset in _builtin_presets():
+        return "builtin", preset
+    raise ValueError(
+        f"Unknown preset {preset!r}: it is no builtin preset name, no existing local path and "
+        f"no hf:// or kaggle:// handle. Tried: {_tried_list()}. Builtin presets: "
+        f"{', '.join(list_presets())}."
+    )
+
+
+def _tried_list():
+    return "a builtin preset name; " + "; ".join(KINDS.values()) + "; an hf:// or kaggle:// handle"
+
+
+def _directory_kind(config):
+    if not isinstance(config, dict):
+        return None
+    if config.get("model_type") in ("siglip", "siglip2"):
+        return "transformers"
+    class_name = config.get("class_name")
+    registered = str(config.get("registered_name", "")) + " " + str(config.get("module", ""))
+    if class_name == "SigLIPBackbone" or "keras_hub" in registered:
+        return "keras_hub"
+    if class_name is not None and "config" in config:
+        return "keras_siglip"
+    return None
+
+
+def download(handle):
+    """The local directory holding remote preset `handle` (downloaded, or cached).
+
+    `hf://OWNER/NAME[@REVISION]` goes through `huggingface_hub.snapshot_download`
+    (weights as safetensors only: pickled `.bin` files are never fetched) and
+    `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]` through
+    `kagglehub.model_download`. Both keep their own caches.
+    """
+    if handle.startswith("hf://"):
+        repo_id, _, revision = handle[len("hf://") :].partition("@")
+        try:
+            from huggingface_hub import snapshot_download
+        except ImportError as error:
+            raise ImportError(f"Loading {handle} needs `pip install huggingface_hub`.") from error
+        try:
+            return snapshot_download(
+                repo_id=repo_id,
+                revision=revision or None,
+                allow_patterns=["*.json", "*.safetensors", "*.h5", "*.model", "*.spm", "assets/**"],
+            )
+        except Exception as error:
+            raise OSError(f"Could not download {handle} from the Hugging Face Hub: {error}") from error
+    if handle.startswith("kaggle://"):
+        try:
+            import kagglehub
+        except ImportError as error:
+            raise ImportError(f"Loading {handle} needs `pip install kagglehub`.") from error
+        try:
+            return kagglehub.model_download(handle[len("kaggle://") :])
+        except Exception as error:
+            raise OSError(f"Could not download {handle} from Kaggle: {error}") from error
+    raise ValueError(f"Unknown remote handle {handle!r}; expected hf://... or kaggle://...")
+
+
+def local_source(preset, load_weights=True):
+    """`(kind, path)` of `preset` on local disk, downloading remote handles and
+    the weights of builtin presets that name a remote source.
+
+    Returns `("builtin", name)` for builtin presets built without weights.
+    """
+    kind, location = identify(preset)
+    if kind == "builtin":
+        weights = get_preset(location).get("weights")
+        if not load_weights:
+            return kind, location
         if not weights:
             raise ValueError(
-                f"Preset {preset!r} is an architecture without weights; call "
+                f"Preset {location!r} is an architecture without weights; call "
                 "`from_preset(..., load_weights=False)` to build it freshly initialised."
             )
-        raise NotImplementedError(
-            f"Preset {preset!r} takes its weights from {weights['source']} "
-            f"({weights['format']} format). Downloading and converting official "
-            "checkpoints is not available in this version; build the architecture "
-            "with `load_weights=False`."
+        kind, location = "remote", weights["source"]
+    if kind == "remote":
+        path = download(location)
+        kind, path = identify(path)
+        return kind, path
+    return kind, location
+
+
+def load_model(model_class, preset, load_weights=True, **overrides):
+    """Build `model_class` from `preset`; see `SigLIP.from_preset` for what it may be."""
+    kind, location = local_source(preset, load_weights)
+    if kind == "builtin":
+        data = get_preset(location)
+        return model_class.from_variant(**{**data["config"], **overrides})
+    if overrides:
+        raise ValueError(
+            f"The preset {preset!r} ({KINDS[kind]}) fixes the architecture; arguments "
+            f"{sorted(overrides)} cannot override it."
         )
+    if kind == "keras_siglip":
+        from keras_siglip.presets import directory
+
+        return directory.load_model_from_directory(model_class, location, load_weights)
+    if kind == "transformers":
+        from keras_siglip.convert import transformers
+
+        model = transformers.load_transformers_checkpoint(location, load_weights=load_weights)
+    elif kind == "keras_hub":
+        from keras_siglip.convert import keras_hub
+
+        model = keras_hub.load_keras_hub_preset(location, load_weights=load_weights)
+    else:
+        from keras_siglip.convert import big_vision
+
+        model = big_vision.load_big_vision_checkpoint(location)
+    if not isinstance(model, model_class):
+        raise ValueError(f"{preset!r} holds a {type(model).__name__}, not a {model_class.__name__}.")
     return model
+
+
+def load_preprocessor(preprocessor_class, preset):
+    """The preprocessor that goes with `preset` (see `SigLIPPreprocessor.from_preset`)."""
+    kind, location = local_source(preset, load_weights=True) if not _is_bare_builtin(preset) else ("builtin", preset)
+    if kind == "keras_siglip":
+        return preprocessor_class.from_directory(location)
+    if kind == "transformers":
+        from keras_siglip.convert import transformers
+
+        return transformers.preprocessor_from_transformers(location)
+    if kind == "keras_hub":
+        from keras_siglip.convert import keras_hub
+
+        return keras_hub.preprocessor_from_keras_hub(location)
+    raise ValueError(
+        f"The preset {preset!r} ({'a builtin architecture without weights' if kind == 'builtin' else KINDS[kind]}) "
+        "carries no tokenizer; build a `SigLIPTokenizer` from the SentencePiece model that "
+        "came with the checkpoint."
+    )
+
+
+def _is_bare_builtin(preset):
+    return isinstance(preset, str) and preset in _builtin_presets() and not get_preset(preset).get("weights")
