@@ -1,0 +1,1 @@
+"""Converters from other libraries' SigLIP checkpoints to `keras_siglip.SigLIP`."""

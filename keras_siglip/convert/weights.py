@@ -1,0 +1,226 @@
+"""What the converters share: the model built from tower sizes, and checked assignment.
+
+A converter describes a checkpoint as a list of `Target`s, one per checkpoint
+array, each naming the model variables that array fills and how its layout maps
+onto theirs. `assign_weights` then checks the whole description against the
+checkpoint before reading any array: every checkpoint array is used, every model
+variable is filled exactly once, and every shape agrees. Errors name the model
+variable, the checkpoint key and both shapes.
+"""
+
+import dataclasses
+from typing import Callable
+
+import keras
+import numpy as np
+
+__all__ = [
+    "Target",
+    "assign_weights",
+    "build_siglip",
+    "direct",
+    "reshaped",
+    "scalar",
+    "stacked",
+    "transposed",
+    "variable_name",
+]
+
+# How many names an error lists before it says "and N more".
+_LISTED = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One checkpoint array and the model variables it fills.
+
+    Attributes:
+        key: the array's name in the checkpoint.
+        variables: `(name, variable)` pairs, in the order `convert` returns them.
+        checkpoint_shape: the shape the array must have in the checkpoint.
+        convert: maps the checkpoint array to one array per variable, each in the
+            variable's shape.
+        scalar: any shape with a single element is accepted (temperature and bias,
+            stored as `()` or `(1,)`).
+    """
+
+    key: str
+    variables: tuple
+    checkpoint_shape: tuple
+    convert: Callable
+    scalar: bool = False
+
+    def accepts(self, shape):
+        if self.scalar:
+            return int(np.prod(shape)) == 1
+        return tuple(shape) == tuple(self.checkpoint_shape)
+
+
+def variable_name(owner, variable):
+    """`tower/path` of a tower's variable, unambiguous across the two towers (a
+    tower's variable paths do not start with the tower's name)."""
+    if variable.path.startswith(f"{owner.name}/"):
+        return variable.path
+    return f"{owner.name}/{variable.path}"
+
+
+def direct(key, owner, variable):
+    """The checkpoint array has the variable's layout."""
+    return Target(
+        key, ((variable_name(owner, variable), variable),), tuple(variable.shape), lambda a: [a]
+    )
+
+
+def transposed(key, owner, variable):
+    """A 2-D checkpoint array stored `(out, in)`, as torch's `Linear.weight`."""
+    rows, columns = variable.shape
+    return Target(
+        key, ((variable_name(owner, variable), variable),), (columns, rows), lambda a: [a.T]
+    )
+
+
+def reshaped(key, owner, variable, checkpoint_shape):
+    """The checkpoint array holds the variable's values in another shape, same order."""
+    shape = tuple(variable.shape)
+    return Target(
+        key,
+        ((variable_name(owner, variable), variable),),
+        tuple(checkpoint_shape),
+        lambda a: [np.reshape(a, shape)],
+    )
+
+
+def scalar(key, owner, variable):
+    """A one-element checkpoint array for a scalar variable."""
+    return Target(
+        key, ((variable_name(owner, variable), variable),), (1,), lambda a: [np.reshape(a, ())],
+        scalar=True,
+    )
+
+
+def stacked(key, layer_targets):
+    """One checkpoint array that stacks the arrays of `layer_targets` on a new first
+    axis, as big_vision stores scanned encoder blocks."""
+    first = layer_targets[0]
+
+    def convert(array):
+        return [
+            value
+            for index, target in enumerate(layer_targets)
+            for value in target.convert(array[index])
+        ]
+
+    return Target(
+        key,
+        tuple(pair for target in layer_targets for pair in target.variables),
+        (len(layer_targets),) + tuple(first.checkpoint_shape),
+        convert,
+    )
+
+
+def build_siglip(config, dtype=None):
+    """A `SigLIP` from `{"image_encoder": {...}, "text_encoder": {...}}` constructor
+    arguments of `ImageEncoder` and `TextEncoder`.
+
+    Args:
+        config: the two towers' constructor arguments (no `dtype`).
+        dtype: dtype policy of both towers; `None` is Keras' global policy.
+
+    Returns:
+        A built `keras_siglip.SigLIP` with freshly initialised weights.
+    """
+    from keras_siglip.model import SigLIP
+    from keras_siglip.towers import ImageEncoder, TextEncoder
+
+    image_encoder = ImageEncoder(**config["image_encoder"], dtype=dtype)
+    text_encoder = TextEncoder(**config["text_encoder"], dtype=dtype)
+    return SigLIP(image_encoder, text_encoder)
+
+
+def assign_weights(model, targets, shapes, read, source, hint="", constants=()):
+    """Check `targets` against the checkpoint, then fill the model's variables.
+
+    Nothing is assigned unless every check passes.
+
+    Args:
+        model: the `SigLIP` whose variables `targets` name.
+        targets: the `Target`s describing the checkpoint.
+        shapes: `{key: shape}` of every array in the checkpoint.
+        read: `read(key)` returns the array `key` as a NumPy array.
+        source: the checkpoint, in words, for error messages (e.g. its path).
+        hint: a sentence appended to key and shape errors (what to check).
+        constants: `(variable, value)` pairs for variables the checkpoint has no
+            array for but whose value is known (an identity head).
+
+    Raises:
+        ValueError: the checkpoint lacks keys the model needs, holds keys it has
+            no use for, or an array's shape disagrees with its variable's.
+    """
+    suffix = f" {hint}" if hint else ""
+    wanted = [target.key for target in targets]
+    missing = [key for key in wanted if key not in shapes]
+    unexpected = sorted(set(shapes) - set(wanted))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {_listing(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {_listing(unexpected)}")
+        raise ValueError(
+            f"{source} does not hold the weights of the model its configuration "
+            f"describes; {'; '.join(parts)}.{suffix}"
+        )
+    mismatches = [
+        f"{' + '.join(name for name, _ in target.variables)} <- {target.key!r}: shape "
+        f"{tuple(shapes[target.key])} in the checkpoint, but the model expects "
+        f"{tuple(target.checkpoint_shape)}"
+        for target in targets
+        if not target.accepts(shapes[target.key])
+    ]
+    if mismatches:
+        more = f" (and {len(mismatches) - 5} more)" if len(mismatches) > 5 else ""
+        raise ValueError(
+            f"{source} does not fit the model its configuration describes: "
+            f"{'; '.join(mismatches[:5])}{more}.{suffix}"
+        )
+    _check_every_variable_filled_once(model, targets, constants)
+    for variable, value in constants:
+        _assign(variable, value)
+    for target in targets:
+        values = target.convert(read(target.key))
+        for (name, variable), value in zip(target.variables, values):
+            if tuple(np.shape(value)) != tuple(variable.shape):
+                raise AssertionError(
+                    f"Converting {target.key!r} gave shape {np.shape(value)} for {name}, "
+                    f"whose shape is {tuple(variable.shape)}."
+                )
+            _assign(variable, value)
+
+
+def _assign(variable, value):
+    dtype = keras.backend.standardize_dtype(variable.dtype)
+    if dtype in ("float16", "float32", "float64"):
+        variable.assign(np.asarray(value, dtype=dtype))
+    else:  # bfloat16, which NumPy has no type for: cast by the backend.
+        variable.assign(keras.ops.cast(keras.ops.convert_to_tensor(np.asarray(value)), dtype))
+
+
+def _check_every_variable_filled_once(model, targets, constants):
+    filled = {id(variable): "a constant" for variable, _ in constants}
+    for target in targets:
+        for name, variable in target.variables:
+            if id(variable) in filled:
+                raise AssertionError(
+                    f"{name} is filled by both {filled[id(variable)]!r} and {target.key!r}."
+                )
+            filled[id(variable)] = target.key
+    left = [variable.path for variable in model.variables if id(variable) not in filled]
+    if left:
+        raise AssertionError(
+            f"The conversion leaves these model variables unassigned: {_listing(left)}."
+        )
+
+
+def _listing(names):
+    shown = ", ".join(repr(name) for name in names[:_LISTED])
+    return shown + (f", and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
