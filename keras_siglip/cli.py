@@ -1,12 +1,18 @@
 """`keras-siglip`: the command line.
 
     keras-siglip train [--dataset emoji] [--steps N] [--batch-size N] ...
+    keras-siglip convert SOURCE OUTPUT_DIR
 
 `train` trains a small SigLIP from scratch on the embedded dataset (OpenMoji emoji
 named in words, and handwritten digits), evaluates it on held-out data —
 zero-shot classification of digit images and image-text retrieval among emoji never
 seen in training, each number next to chance — and writes a preset directory
 (`SigLIP.from_preset(DIR)` loads it) and `DIR/metrics.json` to `--output-dir`.
+
+`convert` reads anything `SigLIP.from_preset` reads (a transformers SigLIP directory,
+a keras-hub preset, a big_vision `.npz`, an `hf://` or `kaggle://` handle, a builtin
+preset name) and writes it as a keras_siglip preset directory, with its tokenizer
+when the source has one.
 """
 
 import argparse
@@ -66,7 +72,38 @@ def build_parser():
     train.add_argument(
         "--output-dir", default="runs/siglip", help="where the preset directory and metrics.json are written"
     )
+    convert = commands.add_parser(
+        "convert",
+        help="convert a checkpoint (transformers, keras-hub, big_vision, hf://, kaggle://) to a preset directory",
+        description=(
+            "Load SOURCE as SigLIP.from_preset does and save it, with its tokenizer when "
+            "SOURCE has one, as a keras_siglip preset directory."
+        ),
+    )
+    convert.add_argument("source", help="builtin preset name, local checkpoint path, or hf:// / kaggle:// handle")
+    convert.add_argument("output_dir", help="the preset directory to write")
     return parser
+
+
+def convert(args):
+    from keras_siglip import SigLIP, SigLIPPreprocessor
+    from keras_siglip.presets import registry
+
+    kind, location = registry.local_source(args.source)
+    print(f"Reading {args.source} ({registry.KINDS[kind]}) ...", flush=True)
+    model = SigLIP.from_preset(location)
+    try:
+        preprocessor = SigLIPPreprocessor.from_preset(location)
+    except (ValueError, FileNotFoundError) as error:
+        preprocessor = None
+        print(f"  no tokenizer saved: {error}")
+    model.save_to_preset(
+        args.output_dir,
+        preprocessor=preprocessor,
+        description=f"Converted from {args.source}.",
+        metadata={"converted_from": args.source, "source_format": kind},
+    )
+    print(f"Wrote {args.output_dir}: {model.count_params():,} parameters; load it with SigLIP.from_preset({args.output_dir!r}).")
 
 
 def _positive(text):
@@ -278,6 +315,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "train":
         train(args)
+    elif args.command == "convert":
+        convert(args)
     return 0
 
 

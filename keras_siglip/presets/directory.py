@@ -15,6 +15,7 @@ Nothing here unpickles or executes code from a file.
 import datetime
 import json
 import os
+import warnings
 
 import keras
 
@@ -135,7 +136,10 @@ def load_model_from_directory(model_class, path, load_weights=True):
                 "build the architecture only."
             )
         try:
-            model.load_weights(weights)
+            with warnings.catch_warnings():
+                # Presets hold no optimizer state on purpose (see `save_to_preset`).
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model.load_weights(weights)
         except Exception as error:
             differences = _weight_differences(model, weights)
             detail = "; ".join(differences[:5]) if differences else str(error)

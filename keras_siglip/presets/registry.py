@@ -57,6 +57,7 @@ KINDS = {
     "big_vision": "a big_vision checkpoint (.npz)",
 }
 REMOTE_SCHEMES = ("hf://", "kaggle://")
+KERAS_PRESET_PATTERNS = ("*.weights.h5", "assets/**")
 
 
 def identify(preset):
@@ -117,7 +118,9 @@ def _tried_list():
 def _directory_kind(config):
     if not isinstance(config, dict):
         return None
-    if config.get("model_type") in ("siglip", "siglip2"):
+    if "model_type" in config:
+        # Any transformers model: its loader explains why one that is not SigLIP
+        # (SigLIP 2 NaFlex, CLIP, ...) cannot be read.
         return "transformers"
     class_name = config.get("class_name")
     registered = str(config.get("registered_name", "")) + " " + str(config.get("module", ""))
@@ -142,11 +145,14 @@ def download(handle):
             from huggingface_hub import snapshot_download
         except ImportError as error:
             raise ImportError(f"Loading {handle} needs `pip install huggingface_hub`.") from error
+        from keras_siglip.convert.transformers import REMOTE_PATTERNS
+
         try:
             return snapshot_download(
                 repo_id=repo_id,
                 revision=revision or None,
-                allow_patterns=["*.json", "*.safetensors", "*.h5", "*.model", "*.spm", "assets/**"],
+                # transformers checkpoints, and Keras presets hosted on the Hub.
+                allow_patterns=[*REMOTE_PATTERNS, *KERAS_PRESET_PATTERNS],
             )
         except Exception as error:
             raise OSError(f"Could not download {handle} from the Hugging Face Hub: {error}") from error
@@ -186,36 +192,77 @@ def local_source(preset, load_weights=True):
     return kind, location
 
 
+# The `from_preset` arguments each converter takes besides the source.
+CONVERTER_OPTIONS = {
+    "keras_siglip": (),
+    "transformers": ("dtype",),
+    "keras_hub": (),
+    "big_vision": ("variant", "image_size", "sequence_length", "num_heads", "dtype"),
+}
+
+
 def load_model(model_class, preset, load_weights=True, **overrides):
     """Build `model_class` from `preset`; see `SigLIP.from_preset` for what it may be."""
     kind, location = local_source(preset, load_weights)
     if kind == "builtin":
         data = get_preset(location)
         return model_class.from_variant(**{**data["config"], **overrides})
-    if overrides:
+    builtin = get_preset(preset) if identify(preset)[0] == "builtin" else None
+    if builtin is not None:
+        # A builtin preset's weights fix its architecture.
+        overrides = {key: value for key, value in overrides.items() if key == "dtype"}
+    unknown = sorted(set(overrides) - set(CONVERTER_OPTIONS[kind]))
+    if unknown:
+        allowed = CONVERTER_OPTIONS[kind]
         raise ValueError(
             f"The preset {preset!r} ({KINDS[kind]}) fixes the architecture; arguments "
-            f"{sorted(overrides)} cannot override it."
+            f"{unknown} cannot override it"
+            + (f" (it takes only {list(allowed)})." if allowed else ".")
         )
     if kind == "keras_siglip":
         from keras_siglip.presets import directory
 
-        return directory.load_model_from_directory(model_class, location, load_weights)
-    if kind == "transformers":
+        model = directory.load_model_from_directory(model_class, location, load_weights)
+    elif kind == "transformers":
         from keras_siglip.convert import transformers
 
-        model = transformers.load_transformers_checkpoint(location, load_weights=load_weights)
+        model = transformers.load_transformers_checkpoint(location, load_weights=load_weights, **overrides)
     elif kind == "keras_hub":
         from keras_siglip.convert import keras_hub
 
         model = keras_hub.load_keras_hub_preset(location, load_weights=load_weights)
     else:
+        if not load_weights:
+            raise ValueError(
+                f"{preset!r} is a big_vision checkpoint: its architecture is read from its "
+                "weights, so it loads only with `load_weights=True`."
+            )
         from keras_siglip.convert import big_vision
 
-        model = big_vision.load_big_vision_checkpoint(location)
+        model = big_vision.load_big_vision_checkpoint(location, **overrides)
     if not isinstance(model, model_class):
         raise ValueError(f"{preset!r} holds a {type(model).__name__}, not a {model_class.__name__}.")
+    if builtin is not None:
+        _check_matches_builtin(model, builtin, location)
     return model
+
+
+def _check_matches_builtin(model, preset, location):
+    """The downloaded checkpoint must be the architecture its preset file records."""
+    expected = preset["config"]
+    found = {
+        "image_size": model.image_size,
+        "sequence_length": model.sequence_length,
+        "vocabulary_size": model.vocabulary_size,
+    }
+    differences = [
+        f"{key} {found[key]} (preset file: {expected[key]})" for key in found if found[key] != expected[key]
+    ]
+    if differences:
+        raise ValueError(
+            f"The checkpoint downloaded for preset {preset['name']!r} ({location}) does not "
+            f"match the preset file: {', '.join(differences)}."
+        )
 
 
 def load_preprocessor(preprocessor_class, preset):
