@@ -18,6 +18,8 @@ PAPER_BIAS_INIT = -10.0
 # their gradient, temporaries: 0.75 to 1 GiB) outgrow everything else the loss holds,
 # and the chunked loss is at least as fast (benchmarks/loss.py).
 CHUNKED_LOSS_BATCH_SIZE = 8192
+# Names of the towers in `locked_towers` and `compile(towers_without_decay=...)`.
+TOWERS = ("image", "text")
 
 
 @keras.saving.register_keras_serializable(package="keras_siglip")
