@@ -42,6 +42,17 @@ class SigLIP(keras.Model):
     `compute_loss` takes them; `call` in inference mode (the default, and what
     `predict` and `evaluate` use) always returns the logits.
 
+    Locked-image tuning (LiT, and SigLiT in the paper): `locked_towers=("image",)`
+    freezes the image tower (its `trainable` is False, so `fit` leaves its weights
+    as they are) and runs it in inference mode (no dropout) even while training;
+    the text tower, `log_temperature` and `bias` train. `("text",)` locks the text
+    tower instead. A pretrained tower that trains instead of being locked does
+    better without weight decay (the paper, for LiT): exclude it with
+    `compile(towers_without_decay=("image",))`. `locked_towers` is part of the
+    config, so a saved model comes back locked; `model.locked_towers = (...)`
+    changes it on a loaded model (then `compile` again, as after any change of
+    `trainable`).
+
     Args:
         image_encoder: an `ImageEncoder` (or any Keras model mapping images in
             [-1, 1] to `(batch, dim)` embeddings, with an `image_size` attribute).
@@ -50,6 +61,9 @@ class SigLIP(keras.Model):
             and `vocabulary_size` attributes).
         log_temperature_init: initial log-temperature; the paper's `log(10)`.
         bias_init: initial bias; the paper's -10.
+        locked_towers: the towers to lock, a tuple of `"image"` and/or `"text"`;
+            `()` unlocks both. `None` (the default) keeps the towers' own
+            `trainable` flags.
 
     Example:
 
@@ -62,6 +76,18 @@ class SigLIP(keras.Model):
     (4, 4)
     >>> model.compile()
     >>> history = model.fit(inputs, epochs=1, verbose=0)
+
+    LiT: lock the image tower, train the text tower.
+
+    >>> lit = SigLIP.from_variant("Pico/8", image_size=32, sequence_length=8,
+    ...                           vocabulary_size=100, locked_towers=("image",))
+    >>> lit.locked_towers
+    ('image',)
+    >>> lit.compile()
+    >>> before = lit.image_encoder.get_weights()
+    >>> history = lit.fit(inputs, epochs=1, verbose=0)
+    >>> all((a == b).all() for a, b in zip(before, lit.image_encoder.get_weights()))
+    True
     """
 
     def __init__(
@@ -70,6 +96,7 @@ class SigLIP(keras.Model):
         text_encoder,
         log_temperature_init=PAPER_LOG_TEMPERATURE_INIT,
         bias_init=PAPER_BIAS_INIT,
+        locked_towers=None,
         **kwargs,
     ):
         kwargs.setdefault("name", "siglip")
@@ -99,6 +126,9 @@ class SigLIP(keras.Model):
             name="bias",
         )
         self.contrastive_loss = losses_module.SigmoidLoss()
+        self.towers_without_decay = ()
+        if locked_towers is not None:
+            self.locked_towers = locked_towers
         self.built = True
 
     # --- Tower properties -------------------------------------------------------
@@ -119,16 +149,43 @@ class SigLIP(keras.Model):
     def embedding_dim(self):
         return self.image_encoder.output_shape[-1]
 
+    @property
+    def locked_towers(self):
+        """The locked towers, `"image"` and/or `"text"`: those not `trainable`.
+
+        Setting it locks the towers named and unlocks the other; a locked tower's
+        weights do not train and it runs in inference mode. Set it before
+        `compile` (like `trainable`, a change takes effect at the next `compile`),
+        e.g. on a model loaded from a preset directory:
+        `model.locked_towers = ("image",)`.
+        """
+        return tuple(name for name in TOWERS if not self._tower(name).trainable)
+
+    @locked_towers.setter
+    def locked_towers(self, towers):
+        towers = _check_tower_names("locked_towers", towers)
+        for name in TOWERS:
+            # Through the property itself: TensorFlow's attribute tracking skips
+            # `tower.trainable = value` when `trainable` already has that value,
+            # which a tower deserialised with `trainable=False` has without its
+            # layers being frozen.
+            keras.layers.Layer.trainable.fset(self._tower(name), name not in towers)
+
+    def _tower(self, name):
+        return self.image_encoder if name == "image" else self.text_encoder
+
     # --- Encoding ---------------------------------------------------------------
 
     def encode_images(self, images, training=False):
         """L2-normalised float32 embeddings of channels-last images in [-1, 1]."""
         self._check_images(images)
+        training = _tower_training(self.image_encoder, training)
         return l2_normalize(self.image_encoder(images, training=training))
 
     def encode_texts(self, token_ids, training=False):
         """L2-normalised float32 embeddings of `(batch, sequence_length)` token ids."""
         self._check_token_ids(token_ids)
+        training = _tower_training(self.text_encoder, training)
         return l2_normalize(self.text_encoder(token_ids, training=training))
 
     def call(self, inputs, training=False):
@@ -201,6 +258,7 @@ class SigLIP(keras.Model):
         warmup_steps=0,
         decay_steps=None,
         gradient_clip_norm=1.0,
+        towers_without_decay=(),
         **kwargs,
     ):
         """Configure training with the paper's defaults.
@@ -212,8 +270,9 @@ class SigLIP(keras.Model):
         schedule's fraction of the peak rate (Keras' AdamW multiplies its decay by
         the learning rate, so it receives `weight_decay / learning_rate`). Only
         kernels (Dense and Conv weights) decay: biases, norms, embeddings, the
-        probe, `log_temperature` and `bias` do not. The same mask is applied to an
-        optimizer you pass.
+        probe, `log_temperature` and `bias` do not, nor does anything in the towers
+        named in `towers_without_decay` (`variables_without_decay()` lists what is
+        excluded). The same mask is applied to an optimizer you pass.
 
         Args:
             optimizer: `None` for the defaults above, or a Keras optimizer.
@@ -227,11 +286,34 @@ class SigLIP(keras.Model):
             decay_steps: steps of cosine decay after warm-up; `None` keeps the
                 rate constant.
             gradient_clip_norm: global gradient-norm clip; `None` disables it.
+            towers_without_decay: towers none of whose variables decay, a tuple of
+                `"image"` and/or `"text"`: a pretrained tower you fine-tune rather
+                than lock (LiT found decay towards zero hurts a pretrained tower).
+                A locked tower does not train, so naming it changes nothing.
             **kwargs: passed to `keras.Model.compile` (`metrics`, `jit_compile`,
                 `steps_per_execution`, ...).
+
+        Example: fine-tune a pretrained text tower without decay, train the image
+        tower from scratch with it.
+
+        >>> model = SigLIP.from_variant("Pico/8", image_size=32, sequence_length=8,
+        ...                             vocabulary_size=100)
+        >>> model.compile(towers_without_decay=("text",))
+        >>> excluded = {id(v) for v in model.variables_without_decay()}
+        >>> all(id(v) in excluded for v in model.text_encoder.trainable_variables)
+        True
+        >>> sorted({v.path.split("/")[-1] for v in model.image_encoder.trainable_variables
+        ...         if id(v) not in excluded})
+        ['kernel']
         """
+        self.towers_without_decay = _check_tower_names(
+            "towers_without_decay", towers_without_decay
+        )
         self.contrastive_loss = losses_module.get("sigmoid" if loss is None else loss)
         if optimizer is None:
+            if len(self.variables_without_decay()) == len(self.trainable_variables):
+                # Nothing decays (a locked tower and a pretrained one without decay).
+                weight_decay = 0.0
             optimizer = _default_optimizer(
                 learning_rate, weight_decay, warmup_steps, decay_steps, gradient_clip_norm
             )
@@ -259,11 +341,20 @@ class SigLIP(keras.Model):
         return None
 
     def variables_without_decay(self):
-        """Trainable variables that weight decay must not touch (all but kernels)."""
+        """Trainable variables that weight decay must not touch.
+
+        All but kernels (Dense and Conv weights), and every trainable variable of
+        the towers named in `compile(towers_without_decay=...)`.
+        """
+        exempt = {
+            id(variable)
+            for name in self.towers_without_decay
+            for variable in self._tower(name).trainable_variables
+        }
         return [
             variable
             for variable in self.trainable_variables
-            if variable.path.split("/")[-1] != "kernel"
+            if id(variable) in exempt or variable.path.split("/")[-1] != "kernel"
         ]
 
     # --- Input checks -----------------------------------------------------------
@@ -342,7 +433,7 @@ class SigLIP(keras.Model):
             vocabulary_size: number of token ids.
             dtype: dtype policy of both towers, e.g. `"mixed_bfloat16"`.
             dropout: dropout rate inside both towers.
-            **kwargs: `log_temperature_init`, `bias_init`, `name`.
+            **kwargs: `log_temperature_init`, `bias_init`, `locked_towers`, `name`.
         """
         sizes = decode_variant(variant)
         image_encoder = ImageEncoder(
@@ -410,6 +501,7 @@ class SigLIP(keras.Model):
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
             "log_temperature_init": self.log_temperature_init,
             "bias_init": self.bias_init,
+            "locked_towers": list(self.locked_towers),
         }
 
     @classmethod
@@ -422,17 +514,22 @@ class SigLIP(keras.Model):
 
     def get_compile_config(self):
         config = super().get_compile_config()
-        if config is not None:
+        # Keras gives {} for a model never compiled: then there is nothing to restore.
+        if config:
             config["loss"] = keras.saving.serialize_keras_object(self.contrastive_loss)
+            config["towers_without_decay"] = list(self.towers_without_decay)
         return config
 
     def compile_from_config(self, config):
         config = dict(config)
         loss = keras.saving.deserialize_keras_object(config.pop("loss", None))
         optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer", None))
+        towers_without_decay = config.pop("towers_without_decay", ())
         # Metric objects come serialised, like the loss and the optimizer.
         kwargs = keras.saving.deserialize_keras_object(_known_compile_kwargs(config))
-        self.compile(optimizer=optimizer, loss=loss, **kwargs)
+        self.compile(
+            optimizer=optimizer, loss=loss, towers_without_decay=towers_without_decay, **kwargs
+        )
         if self.built and self.optimizer is not None:
             self.optimizer.build(self.trainable_variables)
 
@@ -447,6 +544,26 @@ class EmbeddingPair:
     def __init__(self, image_embeddings, text_embeddings):
         self.image_embeddings = image_embeddings
         self.text_embeddings = text_embeddings
+
+
+def _tower_training(tower, training):
+    """A locked tower runs in inference mode, as LiT's frozen tower does."""
+    return training if tower.trainable else False
+
+
+def _check_tower_names(argument, towers):
+    """`towers` as a tuple in `TOWERS` order, after checking the names."""
+    if isinstance(towers, str) or not isinstance(towers, (tuple, list)):
+        raise ValueError(
+            f"`{argument}` must be a tuple of tower names from {TOWERS}, e.g. "
+            f"('image',); got {towers!r}."
+        )
+    unknown = [name for name in towers if name not in TOWERS]
+    if unknown:
+        raise ValueError(
+            f"`{argument}` names unknown towers {unknown}; the towers are {TOWERS}."
+        )
+    return tuple(name for name in TOWERS if name in towers)
 
 
 def _known_compile_kwargs(config):
@@ -482,6 +599,12 @@ def _default_optimizer(
             decay_steps=decay_steps,
             warmup_target=learning_rate if warmup_steps else None,
             warmup_steps=warmup_steps,
+        )
+    if not weight_decay:
+        # AdamW without decay is Adam; Keras' torch AdamW also fails outright when
+        # every variable is excluded from its decay.
+        return keras.optimizers.Adam(
+            learning_rate=schedule, beta_1=0.9, beta_2=0.95, global_clipnorm=gradient_clip_norm
         )
     return keras.optimizers.AdamW(
         learning_rate=schedule,
