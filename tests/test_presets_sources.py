@@ -139,9 +139,16 @@ def test_sources_that_are_not_presets_say_what_was_tried(reference, tmp_path):
         SigLIP.from_preset(str(odd))
     with pytest.raises(ValueError, match="Unknown preset 'siglip_nope'.*hf:// or kaggle:// handle.*siglip2_base_patch16_224"):
         SigLIP.from_preset("siglip_nope")
-    with pytest.raises(ValueError, match=r"fixes the architecture; arguments \['image_size'\] cannot override it \(it takes only \['dtype'\]\)"):
+    with pytest.raises(ValueError, match=r"fixes the architecture; arguments \['image_size'\] cannot override it \(it takes only \[.dtype., .locked_towers.\]\)"):
         SigLIP.from_preset(reference[2], image_size=64)
     import keras
 
     model = SigLIP.from_preset(reference[2], dtype="bfloat16")
     assert keras.backend.standardize_dtype(model.image_encoder.pooling.mlp.expand.kernel.dtype) == "bfloat16"
+
+
+def test_any_source_loads_with_a_locked_tower(reference, hub, tiny_builtin):
+    for source in (reference[2], "tiny_official"):
+        model = SigLIP.from_preset(source, locked_towers=("image",))
+        assert tuple(model.locked_towers) == ("image",)
+        assert not model.image_encoder.trainable and model.text_encoder.trainable

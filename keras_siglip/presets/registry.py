@@ -196,9 +196,11 @@ def local_source(preset, load_weights=True):
 CONVERTER_OPTIONS = {
     "keras_siglip": (),
     "transformers": ("dtype",),
-    "keras_hub": (),
+    "keras_hub": ("dtype",),
     "big_vision": ("variant", "image_size", "sequence_length", "num_heads", "dtype"),
 }
+# `from_preset` arguments that every source takes: they are set on the loaded model.
+MODEL_OPTIONS = ("locked_towers",)
 
 
 def load_model(model_class, preset, load_weights=True, **overrides):
@@ -207,6 +209,7 @@ def load_model(model_class, preset, load_weights=True, **overrides):
     if kind == "builtin":
         data = get_preset(location)
         return model_class.from_variant(**{**data["config"], **overrides})
+    model_options = {key: overrides.pop(key) for key in MODEL_OPTIONS if key in overrides}
     builtin = get_preset(preset) if identify(preset)[0] == "builtin" else None
     if builtin is not None:
         # A builtin preset's weights fix its architecture.
@@ -217,7 +220,7 @@ def load_model(model_class, preset, load_weights=True, **overrides):
         raise ValueError(
             f"The preset {preset!r} ({KINDS[kind]}) fixes the architecture; arguments "
             f"{unknown} cannot override it"
-            + (f" (it takes only {list(allowed)})." if allowed else ".")
+            f" (it takes only {[*allowed, *MODEL_OPTIONS]})."
         )
     if kind == "keras_siglip":
         from keras_siglip.presets import directory
@@ -230,7 +233,7 @@ def load_model(model_class, preset, load_weights=True, **overrides):
     elif kind == "keras_hub":
         from keras_siglip.convert import keras_hub
 
-        model = keras_hub.load_keras_hub_preset(location, load_weights=load_weights)
+        model = keras_hub.load_keras_hub_preset(location, load_weights=load_weights, **overrides)
     else:
         if not load_weights:
             raise ValueError(
@@ -244,6 +247,8 @@ def load_model(model_class, preset, load_weights=True, **overrides):
         raise ValueError(f"{preset!r} holds a {type(model).__name__}, not a {model_class.__name__}.")
     if builtin is not None:
         _check_matches_builtin(model, builtin, location)
+    for key, value in model_options.items():
+        setattr(model, key, value)
     return model
 
 
