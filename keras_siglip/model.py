@@ -204,7 +204,9 @@ class SigLIP(keras.Model):
             )
         image_embeddings = self.encode_images(images, training=training)
         text_embeddings = self.encode_texts(token_ids, training=training)
-        if training and self.loss_chunk_size(num_images) is not None:
+        if training and (
+            self.loss_chunk_size(num_images) is not None or self._loss_uses_ring()
+        ):
             return {"image_embeddings": image_embeddings, "text_embeddings": text_embeddings}
         return pairwise_logits(
             image_embeddings, text_embeddings, self.log_temperature, self.bias
@@ -218,8 +220,9 @@ class SigLIP(keras.Model):
         """The contrastive loss of what `call` already computed, plus `self.losses`.
 
         `y_pred` is either the logits, or, from `call(..., training=True)` at a
-        batch that uses the chunked loss, the dict of both embeddings, whose sigmoid
-        loss is computed in tiles of `loss_chunk_size(batch_size)` pairs.
+        batch that uses the chunked loss or under a multi-device distribution on
+        JAX (the ring loss), the dict of both embeddings, whose sigmoid loss is
+        computed in tiles of `loss_chunk_size(batch_size)` pairs.
         """
         if isinstance(y_pred, dict):
             image_embeddings = y_pred["image_embeddings"]
@@ -229,6 +232,8 @@ class SigLIP(keras.Model):
                 self.log_temperature,
                 self.bias,
                 chunk_size=self.loss_chunk_size(image_embeddings.shape[0]),
+                ring=self.contrastive_loss.ring,
+                bidirectional=self.contrastive_loss.bidirectional,
             )
         else:
             loss = self.contrastive_loss.from_logits(y_pred)
@@ -339,6 +344,10 @@ class SigLIP(keras.Model):
         if batch_size is None or batch_size >= CHUNKED_LOSS_BATCH_SIZE:
             return losses_module.DEFAULT_CHUNK_SIZE
         return None
+
+    def _loss_uses_ring(self):
+        loss = self.contrastive_loss
+        return isinstance(loss, losses_module.SigmoidLoss) and loss.uses_ring()
 
     def variables_without_decay(self):
         """Trainable variables that weight decay must not touch.

@@ -143,7 +143,11 @@ def test_numpy_integer_chunk_size_and_loss_object_round_trip(rng):
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert isinstance(restored, losses.SigmoidLoss) and restored.chunk_size == 4
     assert repr(restored) == "SigmoidLoss(chunk_size=4)"
-    assert losses.SigmoidLoss().get_config() == {"chunk_size": None}
+    assert losses.SigmoidLoss().get_config() == {
+        "chunk_size": None,
+        "ring": None,
+        "bidirectional": False,
+    }
 
 
 # --- Training a model ----------------------------------------------------------------

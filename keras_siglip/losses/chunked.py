@@ -160,16 +160,19 @@ def _loss_function(chunk_size, positives):
     # One function per configuration, so that the backends' tracing caches
     # (jax.custom_vjp, tf.function) are reused from call to call.
     def value(*tensors):
-        return _sweep(*tensors, chunk_size, positives, with_gradients=False)
+        return sweep(*tensors, chunk_size, positives, with_gradients=False)
 
     def value_and_gradients(*tensors):
-        return _sweep(*tensors, chunk_size, positives, with_gradients=True)
+        return sweep(*tensors, chunk_size, positives, with_gradients=True)
 
     return scalar_with_gradient(value, value_and_gradients)
 
 
-def _sweep(images, texts, log_temperature, bias, chunk_size, positives, with_gradients):
-    """Loss (and, if asked, its four gradients) accumulated over all tiles."""
+def sweep(images, texts, log_temperature, bias, chunk_size, positives, with_gradients):
+    """Loss (and, if asked, its four gradients) accumulated over all tiles.
+
+    Normalised by `num_images`; `ring.py` sweeps each device's blocks with it.
+    """
     num_images, dim = ops.shape(images)
     num_texts = ops.shape(texts)[0]
     row_tile = _minimum(chunk_size, num_images)

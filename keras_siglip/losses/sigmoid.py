@@ -15,6 +15,8 @@ Two strategies compute it with the same per-pair maths (`chunked.py`): the dense
 one forms all `num_images x num_texts` logits at once; `chunk_size=N` sweeps
 `N x N` tiles of them and never holds more than a few tiles, in the forward or the
 backward pass, which is what lets the batch grow past what `B x B` logits allow.
+Under a `keras.distribution` on JAX whose batch axis spans several devices, a third
+strategy, the paper's ring (`ring.py`), splits the pairs into per-device blocks.
 """
 
 import keras
@@ -26,6 +28,7 @@ from keras_siglip.losses.chunked import (
     chunked_sigmoid_loss,
 )
 from keras_siglip.losses.logits import pairwise_logits
+from keras_siglip.losses.ring import ring_mesh, ring_sigmoid_loss
 
 
 def sigmoid_loss_from_logits(logits):
@@ -51,6 +54,8 @@ def sigmoid_loss(
     bias,
     positives=True,
     chunk_size=None,
+    ring=None,
+    bidirectional=False,
 ):
     """The paper's sigmoid loss of L2-normalised image and text embeddings.
 
@@ -70,7 +75,15 @@ def sigmoid_loss(
             of pairs and never holds more (extra memory `O(B * dim + chunk_size^2)`
             instead of `O(B^2)`), with the same value and gradients to float32
             round-off. `losses.DEFAULT_CHUNK_SIZE` (1024) suits CPUs; it need not
-            divide the batch size.
+            divide the batch size. Under the ring, the tile size within each
+            device's block.
+        ring: `None` (automatic) computes the paper's multi-device ring loss
+            (`losses.ring`) when a `keras.distribution` is active on the JAX
+            backend with more than one device on its batch axis, and the
+            single-device loss otherwise; `False` forces the single-device loss,
+            `True` requires the ring. Same value and gradients either way.
+        bidirectional: under the ring, pass the texts to both neighbours at once
+            (half the steps).
 
     Returns:
         Scalar float32 loss, differentiable in all four arguments.
@@ -87,6 +100,19 @@ def sigmoid_loss(
     0.6933
     """
     chunk_size = check_chunk_size(chunk_size)
+    mesh = ring_mesh(ring)
+    if mesh is not None:
+        if not positives:
+            raise ValueError("The ring loss computes whole batches: `positives` must be True.")
+        return ring_sigmoid_loss(
+            image_embeddings,
+            text_embeddings,
+            log_temperature,
+            bias,
+            *mesh,
+            bidirectional=bidirectional,
+            chunk_size=chunk_size,
+        )
     if chunk_size is not None:
         return chunked_sigmoid_loss(
             image_embeddings,
@@ -119,6 +145,11 @@ class SigmoidLoss:
             `chunk_size` trains through the chunked loss at every batch size; with
             `None` it switches to it by itself at large batches (see
             `SigLIP.loss_chunk_size`).
+        ring: `None`, `True` or `False`: whether to use the multi-device ring
+            loss (see `sigmoid_loss`); by default it does under a distribution
+            on JAX. A `SigLIP` trained under such a distribution passes the
+            embeddings, not the logits, to it.
+        bidirectional: pass texts both ways round the ring.
 
     Example:
 
@@ -128,13 +159,21 @@ class SigmoidLoss:
     >>> float(loss(x, x, 0.0, 0.0)) > 0
     True
     >>> SigmoidLoss(chunk_size=1024).get_config()
-    {'chunk_size': 1024}
+    {'chunk_size': 1024, 'ring': None, 'bidirectional': False}
     """
 
     name = "sigmoid"
 
-    def __init__(self, chunk_size=None):
+    def __init__(self, chunk_size=None, ring=None, bidirectional=False):
         self.chunk_size = check_chunk_size(chunk_size)
+        if ring is not None and not isinstance(ring, bool):
+            raise ValueError(f"`ring` must be None (automatic), True or False; got {ring!r}.")
+        self.ring = ring
+        self.bidirectional = bool(bidirectional)
+
+    def uses_ring(self):
+        """Whether this loss computes the ring loss under the current distribution."""
+        return ring_mesh(self.ring) is not None
 
     def __call__(self, image_embeddings, text_embeddings, log_temperature, bias):
         return sigmoid_loss(
@@ -143,19 +182,27 @@ class SigmoidLoss:
             log_temperature,
             bias,
             chunk_size=self.chunk_size,
+            ring=self.ring,
+            bidirectional=self.bidirectional,
         )
 
     def from_logits(self, logits):
         return sigmoid_loss_from_logits(logits)
 
     def get_config(self):
-        return {"chunk_size": self.chunk_size}
+        return {
+            "chunk_size": self.chunk_size,
+            "ring": self.ring,
+            "bidirectional": self.bidirectional,
+        }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
     def __repr__(self):
-        if self.chunk_size is None:
-            return "SigmoidLoss()"
-        return f"SigmoidLoss(chunk_size={self.chunk_size})"
+        defaults = {"chunk_size": None, "ring": None, "bidirectional": False}
+        arguments = ", ".join(
+            f"{key}={value}" for key, value in self.get_config().items() if value != defaults[key]
+        )
+        return f"SigmoidLoss({arguments})"
