@@ -152,3 +152,22 @@ def test_any_source_loads_with_a_locked_tower(reference, hub, tiny_builtin):
         model = SigLIP.from_preset(source, locked_towers=("image",))
         assert tuple(model.locked_towers) == ("image",)
         assert not model.image_encoder.trainable and model.text_encoder.trainable
+
+
+def test_a_lit_preset_loads_the_official_weights_with_the_image_tower_locked(reference, hub, tiny_builtin, monkeypatch, rng):
+    tiny_builtin["model_options"] = {"locked_towers": ["image"]}
+    model = SigLIP.from_preset("tiny_official")
+    assert tuple(model.locked_towers) == ("image",)
+    assert_same_outputs(model, reference[0], random_inputs(rng))
+    assert tuple(SigLIP.from_preset("tiny_official", load_weights=False).locked_towers) == ("image",)
+    assert not SigLIP.from_preset("tiny_official", locked_towers=()).locked_towers
+
+
+def test_the_builtin_lit_presets_lock_the_image_tower_of_an_official_checkpoint():
+    from keras_siglip.presets import get_preset
+
+    for name in ("siglit_base_patch16_224", "siglit_so400m_patch14_384", "siglit_base_patch16_256_multilingual"):
+        preset = get_preset(name)
+        official = get_preset(name.replace("siglit_", "siglip_"))
+        assert preset["model_options"] == {"locked_towers": ["image"]}
+        assert preset["weights"] == official["weights"] and preset["config"] == official["config"]

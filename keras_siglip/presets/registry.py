@@ -206,11 +206,16 @@ MODEL_OPTIONS = ("locked_towers",)
 def load_model(model_class, preset, load_weights=True, **overrides):
     """Build `model_class` from `preset`; see `SigLIP.from_preset` for what it may be."""
     kind, location = local_source(preset, load_weights)
-    if kind == "builtin":
-        data = get_preset(location)
-        return model_class.from_variant(**{**data["config"], **overrides})
-    model_options = {key: overrides.pop(key) for key in MODEL_OPTIONS if key in overrides}
     builtin = get_preset(preset) if identify(preset)[0] == "builtin" else None
+    # A builtin preset may set model options (a LiT preset locks a tower); the
+    # caller's arguments win.
+    preset_options = dict((builtin or {}).get("model_options", {}))
+    if "locked_towers" in preset_options:
+        preset_options["locked_towers"] = tuple(preset_options["locked_towers"])
+    overrides = {**preset_options, **overrides}
+    if kind == "builtin":
+        return model_class.from_variant(**{**builtin["config"], **overrides})
+    model_options = {key: overrides.pop(key) for key in MODEL_OPTIONS if key in overrides}
     if builtin is not None:
         # A builtin preset's weights fix its architecture.
         overrides = {key: value for key, value in overrides.items() if key == "dtype"}
