@@ -8,7 +8,15 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from keras_siglip import data, evaluation, layers, losses, preprocessing, towers  # noqa: E402
+from keras_siglip import (  # noqa: E402
+    data,
+    distribution,
+    evaluation,
+    layers,
+    losses,
+    preprocessing,
+    towers,
+)
 from keras_siglip.evaluation import ZeroShotClassifier  # noqa: E402
 from keras_siglip.losses import SigmoidLoss, SoftmaxLoss, sigmoid_loss, softmax_loss  # noqa: E402
 from keras_siglip.model import SigLIP  # noqa: E402
@@ -28,6 +36,7 @@ __all__ = [
     "TextEncoder",
     "ZeroShotClassifier",
     "data",
+    "distribution",
     "evaluation",
     "layers",
     "list_presets",

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_siglip import losses as losses_module
+from keras_siglip.distribution import check_model_distribution
 from keras_siglip.losses.logits import l2_normalize, pairwise_logits
 from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
 from keras_siglip.validation import concrete_values
@@ -314,6 +315,9 @@ class SigLIP(keras.Model):
         self.towers_without_decay = _check_tower_names(
             "towers_without_decay", towers_without_decay
         )
+        # A dead layout rule or a model built outside the scope fails here, not
+        # as an out-of-memory error or a device mismatch inside `fit`.
+        check_model_distribution(self)
         self.contrastive_loss = losses_module.get("sigmoid" if loss is None else loss)
         if optimizer is None:
             if len(self.variables_without_decay()) == len(self.trainable_variables):
