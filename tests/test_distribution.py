@@ -125,3 +125,47 @@ def test_ring_needs_a_distribution():
         losses.sigmoid_loss(x, x, 0.0, 0.0, ring=True)
     with pytest.raises(ValueError, match="`ring` must be None"):
         losses.SigmoidLoss(ring="yes")
+
+
+def test_two_processes_compute_the_single_process_loss():
+    """`keras.distribution.initialize` with 2 local processes x 4 CPU devices."""
+    import socket
+
+    with socket.socket() as probe:  # a free port for this run's coordinator
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    environment.pop("XLA_FLAGS", None)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, os.path.join(TESTS, "multihost_checks.py"), str(rank), str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    outputs = []
+    try:
+        for process in processes:
+            outputs.append(process.communicate(timeout=300))
+    finally:
+        # A process whose peer died waits for the heartbeat timeout: stop it.
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    reports = []
+    for process, (stdout, stderr) in zip(processes, outputs):
+        lines = [line for line in stdout.splitlines() if line.startswith("RESULTS ")]
+        assert process.returncode == 0 and lines, stderr[-5000:]
+        reports.append(json.loads(lines[-1][len("RESULTS ") :]))
+    assert [report["process_id"] for report in reports] == [0, 1]
+    for report in reports:
+        assert report["process_count"] == 2
+        assert (report["devices"], report["local_devices"]) == (8, 4)
+        assert report["value_error"] < 1e-5, report
+        assert max(report["gradient_errors"]) < 1e-5, report
+    assert reports[0]["value"] == reports[1]["value"]
