@@ -15,6 +15,14 @@ layout rule matches no variable (the model would silently stay replicated and
 run out of memory) or if the variables are not laid out as the distribution says
 (a model built outside the scope).
 
+Several hosts (a TPU pod slice, several GPU machines): every process calls
+`keras.distribution.initialize(job_addresses="host0:port", num_processes=N,
+process_id=i)` before any other JAX call; then the mesh spans the devices of all
+processes. Each process feeds its own share of each global batch
+(`data_parallel(auto_shard_dataset=False)`), or Keras shards one `tf.data`
+pipeline across the processes (the default). `tests/multihost_checks.py` runs two
+local processes of 4 CPU devices each.
+
 Example:
 
 >>> import keras

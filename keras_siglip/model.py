@@ -43,6 +43,12 @@ class SigLIP(keras.Model):
     `compute_loss` takes them; `call` in inference mode (the default, and what
     `predict` and `evaluate` use) always returns the logits.
 
+    Several devices: under a `keras.distribution` on JAX whose batch axis spans
+    several devices (`keras_siglip.distribution.data_parallel()` or
+    `model_parallel(...)`), training likewise passes the embeddings to the paper's
+    ring loss (`keras_siglip.losses.ring`), which never gathers them on one device.
+    `compile(loss=SigmoidLoss(ring=False))` keeps the dense loss.
+
     Locked-image tuning (LiT, and SigLiT in the paper): `locked_towers=("image",)`
     freezes the image tower (its `trainable` is False, so `fit` leaves its weights
     as they are) and runs it in inference mode (no dropout) even while training;
