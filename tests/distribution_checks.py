@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from keras_siglip import SigLIP, losses  # noqa: E402
 from keras_siglip import distribution as distribution_module  # noqa: E402
+from keras_siglip.losses import sigmoid as sigmoid_module  # noqa: E402
 
 NUM_DEVICES = 8
 FIT_BATCH = 16
@@ -123,12 +124,23 @@ def fit_losses(model, data):
 
 
 def distributed_fit(distribution, weights, data):
-    with distribution.scope():
-        model = tiny_model()
-        model.set_weights(weights)
-        step_losses = fit_losses(model, data)
-        uses_ring = model._loss_uses_ring()
-    return model, step_losses, uses_ring
+    """Losses of `fit` under `distribution`, and whether its step traced the ring."""
+    traced = []
+    ring_loss = sigmoid_module.ring_sigmoid_loss
+
+    def counted(*args, **kwargs):
+        traced.append(True)
+        return ring_loss(*args, **kwargs)
+
+    sigmoid_module.ring_sigmoid_loss = counted
+    try:
+        with distribution.scope():
+            model = tiny_model()
+            model.set_weights(weights)
+            step_losses = fit_losses(model, data)
+    finally:
+        sigmoid_module.ring_sigmoid_loss = ring_loss
+    return model, step_losses, bool(traced)
 
 
 def check_fit():
