@@ -58,19 +58,21 @@ def check_ring_matches_dense():
         dense_value, dense_gradients = loss_value_and_gradients(losses.sigmoid_loss, args)
         for bidirectional in (False, True):
             for chunk_size in (None, 2):
-                with distribution.scope():
-                    value, gradients = loss_value_and_gradients(
-                        lambda *a: losses.sigmoid_loss(
-                            *a, bidirectional=bidirectional, chunk_size=chunk_size
-                        ),
-                        args,
+                def ring_loss(*a):
+                    return losses.sigmoid_loss(
+                        *a, bidirectional=bidirectional, chunk_size=chunk_size
                     )
+
+                with distribution.scope():
+                    value, gradients = loss_value_and_gradients(ring_loss, args)
+                    value_only = jax.jit(ring_loss)(*args)  # no gradient computed
                 results.append(
                     {
                         "per_device": per_device,
                         "bidirectional": bidirectional,
                         "chunk_size": chunk_size,
                         "value_error": abs(float(value) / float(dense_value) - 1),
+                        "value_only_error": abs(float(value_only) / float(dense_value) - 1),
                         "gradient_errors": relative_errors(gradients, dense_gradients),
                     }
                 )

@@ -54,6 +54,7 @@ def test_ring_loss_matches_single_device_dense_loss(results):
     assert {case["bidirectional"] for case in cases} == {False, True}
     for case in cases:
         assert case["value_error"] < 1e-5, case
+        assert case["value_only_error"] < 1e-5, case
         # Gradients for the images, the texts, log_temperature and bias.
         assert len(case["gradient_errors"]) == 4
         assert max(case["gradient_errors"]) < 1e-5, case

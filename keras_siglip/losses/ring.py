@@ -157,9 +157,10 @@ def _local_loss(
         )
         return result if with_gradients else (result, None)
 
-    def shifted(shift, *tensors):
+    def shifted(shift, tensors):
+        """Every device sends `tensors` to the device `shift` places further on."""
         permutation = [(i, (i + shift) % num_devices) for i in range(num_devices)]
-        return tuple(jax.lax.ppermute(t, axis_name, permutation) for t in tensors)
+        return jax.lax.ppermute(tensors, axis_name, permutation)
 
     # Each traveller is (texts, gradient of those texts); `gradients` are the
     # image, temperature and bias gradients, which stay on this device.
@@ -172,8 +173,7 @@ def _local_loss(
 
     def visit(shift, traveller, value, gradients):
         """Move one traveller a step and add the block it brings."""
-        received, received_gradient = traveller
-        received, received_gradient = _shift(shifted, shift, received, received_gradient)
+        received, received_gradient = shifted(shift, traveller)
         block_value, block_gradients = block(received, positives=False)
         value = value + block_value
         if with_gradients:
@@ -211,10 +211,10 @@ def _local_loss(
     if not with_gradients:
         return value
     # Send each traveller's text gradient home to the device owning those texts.
-    (right_gradient,) = shifted(-right_steps, right[1])
+    right_gradient = shifted(-right_steps, right[1])
     text_gradient = own_text_gradient + right_gradient
     if left_steps:
-        (left_gradient,) = shifted(left_steps, left[1])
+        left_gradient = shifted(left_steps, left[1])
         text_gradient = text_gradient + left_gradient
     image_gradient, temperature_gradient, bias_gradient = gradients
     return value, (
@@ -223,9 +223,3 @@ def _local_loss(
         jax.lax.psum(temperature_gradient, axis_name) * scale,
         jax.lax.psum(bias_gradient, axis_name) * scale,
     )
-
-
-def _shift(shifted, shift, texts, text_gradient):
-    if text_gradient is None:
-        return shifted(shift, texts)[0], None
-    return shifted(shift, texts, text_gradient)
