@@ -227,6 +227,10 @@ def test_bad_inputs_are_clear_errors(rng):
         trainer.train_on_batch(token_ids, image_embeddings[:, :8])
     with pytest.raises(ValueError, match="`token_ids` must be integers"):
         trainer.train_on_batch(token_ids.astype("float32"), image_embeddings)
+    out_of_range = np.copy(token_ids)
+    out_of_range[3, 2] = VOCABULARY
+    with pytest.raises(ValueError, match=rf"must lie in \[0, {VOCABULARY}\).* to {VOCABULARY}\."):
+        trainer.train_on_batch(out_of_range, image_embeddings)
     with pytest.raises(ValueError, match="`chunk_size` must be None"):
         GradientCachedSigLiT(text_encoder(), chunk_size=0)
 

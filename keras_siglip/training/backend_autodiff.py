@@ -1,9 +1,9 @@
 """The one backend-specific part of gradient caching: running a tower with and
-without autodiff, and differentiating the loss.
+without autodiff, its random state, and differentiating the loss.
 
-`gradient_cache.py` writes the algorithm once with `keras.ops`. Three things about
+`gradient_cache.py` writes the algorithm once with `keras.ops`. Four things about
 it cannot be said through `keras.ops`, and this module says them for each backend
-(one function per backend and purpose, chosen by the dispatcher above them):
+(one function per backend and purpose, chosen by the public function above them):
 
 - `encode_function`: a tower's L2-normalised embeddings with no autodiff record
   (PyTorch would otherwise keep every activation of the pass for a backward pass
@@ -12,18 +12,18 @@ it cannot be said through `keras.ops`, and this module says them for each backen
   respect to the tower's trainable variables, for a given cotangent of the
   embeddings: the gradient of `sum(embeddings * cotangent)`, the L2 normalisation
   included. Compiled with `jax.jit` on JAX.
+- `save_random_state`: what a tower's dropout draws from, to be put back so that a
+  second pass draws the same masks: the tower's non-trainable state (Keras seed
+  generators) and, on PyTorch, the global generator that Keras' unseeded dropout
+  draws from there.
 - `value_and_gradients_function`: a scalar function of tensors with its gradient
   with respect to every one of them. Through the chunked sigmoid loss this runs
   its closed-form backward (`losses/custom_gradient.py`) in one sweep of tiles.
+  Compiled with `jax.jit` on JAX.
 
 Both tower functions read the tower's variables when called, and advance its
 non-trainable state (dropout seeds) as a Keras call does; on JAX, where a compiled
 function cannot assign, they assign the state the tower's `stateless_call` returns.
-
-- `save_random_state`: what a tower's dropout draws from, to be put back so that a
-  second pass draws the same masks: the tower's non-trainable state (Keras seed
-  generators) and, on PyTorch, the global generator that Keras' unseeded dropout
-  uses there.
 """
 
 import keras

@@ -33,12 +33,14 @@ state the tower draws from (its seeds) is put back to what it was before step 1.
 import numbers
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_siglip.losses import DEFAULT_CHUNK_SIZE, sigmoid_loss
 from keras_siglip.losses.chunked import check_chunk_size
 from keras_siglip.model import PAPER_BIAS_INIT, PAPER_LOG_TEMPERATURE_INIT, _default_optimizer
 from keras_siglip.training import backend_autodiff
+from keras_siglip.validation import concrete_values
 
 
 class GradientCachedSigLiT:
@@ -225,6 +227,16 @@ class GradientCachedSigLiT:
             raise ValueError(
                 f"`token_ids` must be integers; got dtype {token_ids.dtype}."
             )
+        # An id outside the vocabulary would be clamped silently on JAX.
+        vocabulary_size = getattr(self.text_encoder, "vocabulary_size", None)
+        values = concrete_values(token_ids)
+        if vocabulary_size is not None and values is not None and values.size:
+            low, high = int(np.min(values)), int(np.max(values))
+            if low < 0 or high >= vocabulary_size:
+                raise ValueError(
+                    f"`token_ids` must lie in [0, {vocabulary_size}) for this "
+                    f"vocabulary; got values from {low} to {high}."
+                )
         if len(image_embeddings.shape) != 2 or image_embeddings.shape[1] != dim:
             raise ValueError(
                 f"`image_embeddings` must have shape (batch_size, {dim}), the text "
