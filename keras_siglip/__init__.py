@@ -16,6 +16,7 @@ from keras_siglip import (  # noqa: E402
     losses,
     preprocessing,
     towers,
+    training,
 )
 from keras_siglip.evaluation import ZeroShotClassifier  # noqa: E402
 from keras_siglip.losses import SigmoidLoss, SoftmaxLoss, sigmoid_loss, softmax_loss  # noqa: E402
@@ -45,4 +46,5 @@ __all__ = [
     "sigmoid_loss",
     "softmax_loss",
     "towers",
+    "training",
 ]
