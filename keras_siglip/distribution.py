@@ -137,9 +137,9 @@ def model_parallel(
     Example:
 
     >>> import keras
-    >>> if len(keras.distribution.list_devices()) == 1:
-    ...     distribution = model_parallel(mesh_shape=(1, 1))
-    ...     distribution.device_mesh.axis_names
+    >>> one_device = keras.distribution.list_devices()[:1]
+    >>> distribution = model_parallel(mesh_shape=(1, 1), devices=one_device)
+    >>> distribution.device_mesh.axis_names
     ['batch', 'model']
     """
     devices = keras.distribution.list_devices() if devices is None else list(devices)
