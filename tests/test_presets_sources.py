@@ -171,3 +171,22 @@ def test_the_builtin_lit_presets_lock_the_image_tower_of_an_official_checkpoint(
         official = get_preset(name.replace("siglit_", "siglip_"))
         assert preset["model_options"] == {"locked_towers": ["image"]}
         assert preset["weights"] == official["weights"] and preset["config"] == official["config"]
+
+
+def test_kaggle_handles_download_through_kagglehub(tmp_path, monkeypatch, rng):
+    kagglehub = pytest.importorskip("kagglehub")
+    saved = SigLIP.from_variant("Pico/8", image_size=16, sequence_length=8, vocabulary_size=40)
+    saved.bias.assign(-4.25)
+    path = str(tmp_path / "kaggle_preset")
+    saved.save_to_preset(path)
+    requests = []
+
+    def model_download(handle, *args, **kwargs):
+        requests.append(handle)
+        return path
+
+    monkeypatch.setattr(kagglehub, "model_download", model_download)
+    model = SigLIP.from_preset("kaggle://someone/siglip/keras/pico/2")
+    assert requests == ["someone/siglip/keras/pico/2"]
+    inputs = {"images": rng.uniform(-1, 1, (2, 16, 16, 3)).astype("float32"), "token_ids": rng.integers(0, 40, (2, 8)).astype("int32")}
+    np.testing.assert_array_equal(model.predict(inputs, verbose=0), saved.predict(inputs, verbose=0))
