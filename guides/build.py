@@ -1,0 +1,125 @@
+"""Build the guide notebooks from their sources and run them.
+
+Each guide's source is a plain script in `guides/src/` (jupytext "percent" format:
+`# %%` starts a code cell, `# %% [markdown]` a prose cell), which is what to edit and
+review. This script turns a source into `guides/<name>.ipynb` and executes it top to
+bottom in a fresh Jupyter kernel, so the committed notebook carries the outputs of a
+real run.
+
+A guide runs at one of two scales, read by the guide from the environment variable
+`KERAS_SIGLIP_GUIDE_SCALE`:
+
+- `full` (the default): the run whose outputs are committed, what a reader sees.
+- `ci`: the same code on fewer steps and smaller sizes, so the test suite can execute
+  every guide end to end in minutes (`tests/test_guides.py`). Its outputs are thrown
+  away.
+
+Usage:
+
+    python guides/build.py                     # every guide, full scale, writes guides/*.ipynb
+    python guides/build.py 02_training_from_scratch
+    python guides/build.py --scale ci --output-dir /tmp/guides   # a quick check
+"""
+
+import argparse
+import os
+import sys
+import time
+
+GUIDES = os.path.dirname(os.path.abspath(__file__))
+SOURCES = os.path.join(GUIDES, "src")
+SCALES = ("full", "ci")
+SCALE_VARIABLE = "KERAS_SIGLIP_GUIDE_SCALE"
+
+
+def guide_names():
+    """The guides, sorted by name: one per `guides/src/*.py`."""
+    return sorted(
+        name[: -len(".py")] for name in os.listdir(SOURCES) if name.endswith(".py")
+    )
+
+
+def source_path(name):
+    return os.path.join(SOURCES, f"{name}.py")
+
+
+def notebook_path(name):
+    return os.path.join(GUIDES, f"{name}.ipynb")
+
+
+def read_source(name):
+    """The guide's source as an (unexecuted) `nbformat` notebook."""
+    import jupytext
+
+    notebook = jupytext.read(source_path(name), fmt="py:percent")
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.metadata.pop("jupytext", None)
+    return notebook
+
+
+def execute(name, scale="full", timeout=1800, backend="jax"):
+    """Run guide `name` at `scale` in a fresh kernel; returns the executed notebook.
+
+    The kernel starts in `guides/`, with `KERAS_SIGLIP_GUIDE_SCALE=scale` and
+    `KERAS_BACKEND=backend` in its environment. A cell that raises stops the run
+    with `nbclient.exceptions.CellExecutionError`, which shows the cell and the
+    traceback.
+    """
+    import nbclient
+
+    if scale not in SCALES:
+        raise ValueError(f"`scale` must be one of {SCALES}; got {scale!r}.")
+    notebook = read_source(name)
+    saved = {key: os.environ.get(key) for key in (SCALE_VARIABLE, "KERAS_BACKEND")}
+    os.environ[SCALE_VARIABLE] = scale
+    os.environ["KERAS_BACKEND"] = backend
+    try:
+        client = nbclient.NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": GUIDES}},
+        )
+        client.execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return notebook
+
+
+def main():
+    import nbformat
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="guides to build (default: all)")
+    parser.add_argument("--scale", choices=SCALES, default="full")
+    parser.add_argument(
+        "--output-dir",
+        default=GUIDES,
+        help="where to write the executed notebooks (default: guides/)",
+    )
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    arguments = parser.parse_args()
+    names = arguments.names or guide_names()
+    unknown = sorted(set(names) - set(guide_names()))
+    if unknown:
+        parser.error(f"unknown guides {unknown}; the guides are {guide_names()}")
+    os.makedirs(arguments.output_dir, exist_ok=True)
+    for name in names:
+        start = time.perf_counter()
+        print(f"{name}: running at {arguments.scale} scale ...", flush=True)
+        notebook = execute(name, arguments.scale, arguments.timeout)
+        path = os.path.join(arguments.output_dir, f"{name}.ipynb")
+        nbformat.write(notebook, path)
+        print(f"{name}: wrote {path} in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

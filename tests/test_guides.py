@@ -1,0 +1,80 @@
+"""The guide notebooks: each runs end to end, and the committed notebook is its source.
+
+Every guide in `guides/src/` is executed top to bottom in a fresh Jupyter kernel at
+`ci` scale (`guides/build.py`), on the JAX backend, once per test-suite run (the
+tests are skipped on the other backends: a guide's kernel picks its own backend).
+The committed `guides/<name>.ipynb` must hold exactly the source's cells, every
+code cell executed, and no error output, so what a reader sees came from running
+the code they read.
+"""
+
+import importlib.util
+import os
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load_build():
+    spec = importlib.util.spec_from_file_location(
+        "guides_build", os.path.join(ROOT, "guides", "build.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build()
+GUIDES = build.guide_names()
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="guides run in their own kernel; the suite runs them once, with the JAX run",
+)
+
+
+def _cells(notebook):
+    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+
+
+@pytest.mark.parametrize("name", GUIDES)
+def test_committed_notebook_is_the_executed_source(name):
+    import nbformat
+
+    path = build.notebook_path(name)
+    assert os.path.exists(path), f"{path} is missing: run `python guides/build.py {name}`"
+    committed = nbformat.read(path, as_version=4)
+    assert _cells(committed) == _cells(build.read_source(name)), (
+        f"{path} differs from guides/src/{name}.py: rebuild it with "
+        f"`python guides/build.py {name}`"
+    )
+    code_cells = [cell for cell in committed.cells if cell.cell_type == "code"]
+    assert code_cells, f"{name} has no code"
+    unexecuted = [index for index, cell in enumerate(code_cells) if cell.execution_count is None]
+    assert not unexecuted, f"{name}: code cells {unexecuted} were not executed"
+    counts = [cell.execution_count for cell in code_cells]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{name}: cells were not run once each, top to bottom (execution counts {counts})"
+    )
+    errors = [
+        output
+        for cell in code_cells
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
+    assert not errors, f"{name}: committed with an error output: {errors[0].get('ename')}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GUIDES)
+def test_guide_runs_at_ci_scale(name):
+    notebook = build.execute(name, scale="ci", timeout=900)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count is not None for cell in code_cells)
+
+
+def test_execute_rejects_an_unknown_scale():
+    with pytest.raises(ValueError, match="`scale` must be one of"):
+        build.execute(GUIDES[0] if GUIDES else "missing", scale="huge")
