@@ -56,6 +56,45 @@ def test_other_languages_add_caption_choices():
     assert "cara de perro" in dog and "hundegesicht" in dog
 
 
+def test_names_list_each_items_name_per_language():
+    import emoji as emoji_package
+
+    languages = ("en", "ja", "ru")
+    data = emoji.load_emoji(seed=0, render_size=8, num_held_out=10, languages=languages)
+    assert data.digits_test.names is None
+    for split in (data.train, data.test):
+        assert sorted(split.names) == sorted(languages)
+        assert split.names["en"] == split.captions
+        assert all(len(split.names[language]) == len(split) for language in languages)
+    index = data.train.captions.index("dog face")
+    assert data.train.names["ja"][index] == "イヌの顔"
+    assert data.train.names["ru"][index] == "морда собаки"
+    # Each name is the package's name for that item; None where it has none.
+    fully_qualified = {
+        emoji.emoji_name(entry["en"]): entry
+        for entry in emoji_package.EMOJI_DATA.values()
+        if entry["status"] == emoji_package.STATUS["fully_qualified"]
+    }
+    checked = 0
+    for split in (data.train, data.test):
+        for index, english in enumerate(split.captions):
+            entry = fully_qualified[english.removeprefix("flag: ")]
+            for language in ("ja", "ru"):
+                name = split.names[language][index]
+                if language in entry:
+                    assert name == emoji.emoji_name(entry[language])
+                    checked += 1
+                else:
+                    assert name is None
+    assert checked > 0.9 * 2 * (len(data.train) + len(data.test))
+    # A training item's names are among its caption choices, unless a held-out item
+    # has the same name (no held-out name is trained on).
+    held_out = {emoji._comparable(name) for name in data.test.captions}
+    for index, choices in enumerate(data.train.caption_choices):
+        name = data.train.names["ru"][index]
+        assert name is None or name in choices or emoji._comparable(name) in held_out
+
+
 def test_digits_split_by_image_and_captions_name_the_label(dataset):
     train, test = dataset.digits_train, dataset.digits_test
     assert len(train) + len(test) == 1797

@@ -49,12 +49,17 @@ class ImageTextSplit:
         captions: the caption of each item used for evaluation (English name).
         caption_choices: for each item, every caption training may use for it.
         labels: an int array of class ids for classification items, else `None`.
+        names: for emoji splits, each language's name of every item, keyed by the
+            language codes asked for (`{"en": [...], "ja": [...]}`); an entry is
+            `None` where the `emoji` package has no name in that language. `None`
+            for digit splits. Cross-lingual evaluation queries with these.
     """
 
     images: np.ndarray
     captions: list
     caption_choices: list
     labels: np.ndarray = None
+    names: dict = None
 
     def __len__(self):
         return len(self.captions)
@@ -103,7 +108,8 @@ def load_emoji(
         render_size: side of the drawn images in pixels (resize them to the model's
             size with `keras_siglip.preprocessing.preprocess_images`).
         languages: languages of the `emoji` package whose names training may use as
-            captions (evaluation always uses the English name).
+            captions (evaluation always uses the English name); each emoji split
+            also lists its items' names per language (`ImageTextSplit.names`).
         digits_held_out_fraction: share of the 1,797 digit images held out.
 
     Returns:
@@ -114,6 +120,8 @@ def load_emoji(
     >>> data = load_emoji(render_size=32)
     >>> len(data.test), data.test.images.shape[1:]
     (300, (32, 32, 3))
+    >>> sorted(data.test.names)
+    ['en']
     """
     if not isinstance(num_held_out, int) or num_held_out < 1:
         raise ValueError(f"`num_held_out` must be a positive integer, got {num_held_out!r}.")
@@ -135,10 +143,15 @@ def load_emoji(
     held_out_names = {_comparable(choices[i][0]) for i in test_index}
     train_names = {_comparable(choices[i][0]) for i in train_index}
 
+    names = _names_by_language(tuple(languages))
+
     def split(index, excluded):
         kept = [[c for j, c in enumerate(choices[i]) if j == 0 or _comparable(c) not in excluded] for i in index]
         return ImageTextSplit(
-            images=images[index], captions=[c[0] for c in kept], caption_choices=kept
+            images=images[index],
+            captions=[c[0] for c in kept],
+            caption_choices=kept,
+            names={language: [names[language][i] for i in index] for language in names},
         )
 
     digit_images, digit_labels = _digits(render_size)
@@ -232,6 +245,24 @@ def _emoji_items(languages):
         sequences.append(sequence)
         choices.append(unique)
     return sequences, choices
+
+
+@functools.lru_cache(maxsize=4)
+def _names_by_language(languages):
+    """`{language: [name or None for each item]}`, items and English names as in `_emoji_items`."""
+    import emoji
+
+    sequences, choices = _emoji_items(languages)
+    names = {"en": [item_choices[0] for item_choices in choices]} if "en" in languages else {}
+    for language in languages:
+        if language != "en":
+            names[language] = [_name_in(emoji.EMOJI_DATA[sequence], language) for sequence in sequences]
+    return {language: names[language] for language in languages}
+
+
+def _name_in(entry, language):
+    name = emoji_name(entry[language]) if language in entry else ""
+    return name if re.search(r"\w", name) else None
 
 
 def _comparable(caption):
