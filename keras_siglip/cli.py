@@ -1,13 +1,19 @@
 """`keras-siglip`: the command line.
 
-    keras-siglip train [--dataset emoji] [--steps N] [--batch-size N] ...
+    keras-siglip train [--dataset emoji | --data PATH_OR_GLOB] [--steps N] [--batch-size N] ...
     keras-siglip convert SOURCE OUTPUT_DIR
+    keras-siglip export-corpus OUTPUT_DIR [--format webdataset|tfrecord|csv|tsv|parquet] ...
 
 `train` trains a small SigLIP from scratch on the embedded dataset (OpenMoji emoji
 named in words, and handwritten digits), evaluates it on held-out data —
 zero-shot classification of digit images and image-text retrieval among emoji never
 seen in training, each number next to chance — and writes a preset directory
 (`SigLIP.from_preset(DIR)` loads it) and `DIR/metrics.json` to `--output-dir`.
+
+With `--data`, `train` reads its training pairs from a corpus on disk (WebDataset tar
+shards, TFRecord files, or a CSV/TSV/Parquet caption table and its images; see
+`keras_siglip.data.open_corpus`) instead of the embedded dataset; evaluation stays on
+the embedded held-out data. `export-corpus` writes the embedded dataset in those formats.
 
 `convert` reads anything `SigLIP.from_preset` reads (a transformers SigLIP directory,
 a keras-hub preset, a big_vision `.npz`, an `hf://` or `kaggle://` handle, a builtin
@@ -28,6 +34,15 @@ DATASETS = {
     # Captions in every language of the `emoji` package; evaluation stays English.
     "emoji-multilingual": (("en", "es", "ja", "ko", "pt", "it", "fr", "de", "fa", "id", "zh", "ru", "tr", "ar"), 4000),
 }
+# The splits `export-corpus` writes.
+EXPORT_SPLITS = {
+    "train": lambda data: (data.train, data.digits_train),
+    "test": lambda data: (data.test, data.digits_test),
+}
+CORPUS_FORMATS = ("webdataset", "tfrecord", "csv", "tsv", "parquet")
+# Captions of a corpus (with --data) the vocabulary is trained on, next to the
+# embedded training captions that evaluation needs.
+VOCABULARY_CORPUS_CAPTIONS = 20000
 ZERO_SHOT_TEMPLATES = ("a photo of the digit {}.", "a picture of the number {}.", "{}, handwritten.")
 RENDER_SIZE = 64
 
@@ -39,11 +54,12 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser(
         "train",
-        help="train a small SigLIP on the embedded dataset and evaluate it",
+        help="train a small SigLIP on the embedded dataset (or a corpus with --data) and evaluate it",
         description=(
             "Train a small SigLIP from scratch on the embedded dataset (OpenMoji emoji "
-            "captioned with their names, plus handwritten digits), evaluate zero-shot "
-            "classification and retrieval on held-out data, and save a preset directory."
+            "captioned with their names, plus handwritten digits) or, with --data, on a corpus "
+            "on disk; evaluate zero-shot classification of held-out digits and retrieval among "
+            "held-out emoji (embedded data in both cases), and save a preset directory."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -72,6 +88,22 @@ def build_parser():
     train.add_argument(
         "--output-dir", default="runs/siglip", help="where the preset directory and metrics.json are written"
     )
+    train.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH_OR_GLOB",
+        help="train on a corpus on disk instead of the embedded dataset: .tar shards (WebDataset, "
+        "img2dataset's output), .tfrecord files or a .csv/.tsv/.parquet caption table, as a file, folder "
+        "or glob; the vocabulary is trained on its first captions and the embedded training captions; "
+        "zero-shot and retrieval are still evaluated on the embedded held-out digits and emoji",
+    )
+    train.add_argument(
+        "--image-root", default=None, help="with --data and a caption table: the folder image paths are relative to "
+        "(default: the table's folder)"
+    )
+    train.add_argument(
+        "--shuffle-buffer", type=_positive, default=1000, help="with --data: samples in the shuffle buffer"
+    )
     convert = commands.add_parser(
         "convert",
         help="convert a checkpoint (transformers, keras-hub, big_vision, hf://, kaggle://) to a preset directory",
@@ -82,7 +114,56 @@ def build_parser():
     )
     convert.add_argument("source", help="builtin preset name, local checkpoint path, or hf:// / kaggle:// handle")
     convert.add_argument("output_dir", help="the preset directory to write")
+    export = commands.add_parser(
+        "export-corpus",
+        help="write the embedded dataset as tar shards, TFRecord files or a caption table",
+        description=(
+            "Write a split of the embedded dataset (emoji and digit images with their captions) as "
+            "WebDataset tar shards, TFRecord files or a CSV/TSV/Parquet caption table with an image "
+            "folder: the formats `keras-siglip train --data` reads."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    export.add_argument("output_dir", help="the folder to write")
+    export.add_argument("--format", choices=CORPUS_FORMATS, default="webdataset", help="corpus format")
+    export.add_argument(
+        "--split",
+        choices=sorted(EXPORT_SPLITS),
+        default="train",
+        help="'train': the emoji and digits `keras-siglip train` trains on; 'test': the held-out ones",
+    )
+    export.add_argument(
+        "--captions",
+        choices=("name", "all"),
+        default="name",
+        help="'name': one sample per image with its name; 'all': one per caption the image has "
+        "(aliases, digit templates)",
+    )
+    export.add_argument("--image-size", type=_positive, default=RENDER_SIZE, help="side of the drawn images in pixels")
+    export.add_argument("--image-format", choices=("jpeg", "png", "webp"), default="jpeg", help="image encoding")
+    export.add_argument("--samples-per-shard", type=_positive, default=1000, help="samples per tar or TFRecord file")
+    export.add_argument("--held-out", type=_positive, default=300, help="emoji held out (as in train)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the split (as in train)")
     return parser
+
+
+def export_corpus(args):
+    from keras_siglip.data import emoji, write_corpus
+
+    data = emoji.load_emoji(seed=args.seed, num_held_out=args.held_out, render_size=args.image_size)
+    images, captions = [], []
+    for split in EXPORT_SPLITS[args.split](data):
+        for image, choices in zip(split.images, split.caption_choices):
+            for caption in choices if args.captions == "all" else choices[:1]:
+                images.append(image)
+                captions.append(caption)
+    options = {"image_format": args.image_format}
+    if args.format in ("webdataset", "tfrecord"):
+        options["samples_per_shard" if args.format == "webdataset" else "samples_per_file"] = args.samples_per_shard
+    paths = write_corpus(args.output_dir, args.format, images, captions, **options)
+    print(f"Wrote {len(captions):,} image-caption pairs ({args.split} split) to {len(paths)} {args.format} file(s) in {args.output_dir}.")
+    print(f"The artwork's licence: {emoji.ATTRIBUTION}")
+    return paths
 
 
 def convert(args):
@@ -123,6 +204,8 @@ def train(args):
     from keras_siglip.evaluation.embedding import embed_in_batches
     from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, preprocess_images, train_sentencepiece
 
+    if args.data:
+        _check_corpus(args)
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
     print(f"Drawing the '{args.dataset}' dataset (OpenMoji emoji and scikit-learn digits)...", flush=True)
@@ -134,12 +217,22 @@ def train(args):
         flush=True,
     )
     vocabulary_size = args.vocabulary_size or default_vocabulary_size
-    vocabulary = train_sentencepiece(data.training_captions(), vocabulary_size, hard_vocab_limit=False)
+    captions = data.training_captions()
+    if args.data:
+        corpus_captions = _corpus_captions(args)
+        print(f"  read {len(corpus_captions):,} captions of the corpus {args.data} for the vocabulary")
+        captions = corpus_captions + captions
+    vocabulary = train_sentencepiece(captions, vocabulary_size, hard_vocab_limit=False)
     tokenizer = SigLIPTokenizer(vocabulary, sequence_length=args.sequence_length)
     preprocessor = SigLIPPreprocessor(tokenizer, image_size=args.image_size)
     print(f"  trained a SentencePiece vocabulary of {tokenizer.vocabulary_size} pieces on the training captions")
 
-    stream = TrainingStream(data, preprocessor, args.batch_size, args.seed)
+    if args.data:
+        dataset = _corpus_dataset(args, preprocessor)
+        skipped = dataset.skipped
+    else:
+        dataset = TrainingStream(data, preprocessor, args.batch_size, args.seed).dataset()
+        skipped = None
     model = SigLIP.from_variant(
         args.variant,
         image_size=args.image_size,
@@ -156,10 +249,12 @@ def train(args):
     print(f"Preparing took {time.perf_counter() - start:.0f} s. Training for {args.steps} steps of {args.batch_size} pairs:")
     train_start = time.perf_counter()
     model.fit(
-        stream.dataset(), steps_per_epoch=args.steps, epochs=1, shuffle=False, verbose=0,
-        callbacks=[progress_report(args.steps)],
+        dataset, steps_per_epoch=args.steps, epochs=1, shuffle=False, verbose=0,
+        callbacks=[progress_report(args.steps, skipped=skipped)],
     )
     train_seconds = time.perf_counter() - train_start
+    if skipped is not None:
+        print(f"Corpus {args.data}: {skipped}.")
 
     test_images = preprocess_images(data.test.images, args.image_size)
     image_embeddings = embed_in_batches(model.encode_images, test_images, 256)
@@ -174,11 +269,16 @@ def train(args):
         **metrics,
         "train_seconds": round(train_seconds, 1),
     }
+    if skipped is not None:
+        metrics["corpus_samples_read"] = skipped.read
+        metrics["corpus_samples_skipped"] = skipped.skipped
+        metrics["corpus_skipped_by_reason"] = skipped.counts()
     _report(metrics)
+    trained_on = f"the corpus {args.data}" if args.data else f"the embedded '{args.dataset}' dataset"
     model.save_to_preset(
         args.output_dir,
         preprocessor=preprocessor,
-        description=f"SigLIP {args.variant} trained by `keras-siglip train` on the embedded '{args.dataset}' dataset.",
+        description=f"SigLIP {args.variant} trained by `keras-siglip train` on {trained_on}.",
         metadata={"training": vars(args) | {"attribution": emoji.ATTRIBUTION}, "metrics": metrics},
     )
     with open(os.path.join(args.output_dir, "metrics.json"), "w") as handle:
@@ -187,8 +287,48 @@ def train(args):
     return metrics
 
 
-def progress_report(total_steps, reports=10):
-    """A callback printing the step, the mean batch loss since the last line and the time."""
+def _check_corpus(args):
+    from keras_siglip.data import corpus_files
+
+    try:
+        corpus_format, files = corpus_files(args.data)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"keras-siglip train: error: --data: {error}") from None
+    if args.image_root is not None and corpus_format != "caption_table":
+        raise SystemExit(
+            f"keras-siglip train: error: --image-root is for caption tables, but --data {args.data!r} "
+            f"holds {corpus_format} files, which carry their images."
+        )
+    print(f"Training on {len(files)} {corpus_format} file(s) from {args.data}.", flush=True)
+
+
+def _corpus_captions(args):
+    from keras_siglip.data import corpus_captions
+
+    try:
+        return corpus_captions(args.data, limit=VOCABULARY_CORPUS_CAPTIONS)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        raise SystemExit(f"keras-siglip train: error: --data: {error}") from None
+
+
+def _corpus_dataset(args, preprocessor):
+    from keras_siglip.data import open_corpus
+
+    try:
+        return open_corpus(
+            args.data, preprocessor, args.batch_size, image_root=args.image_root,
+            shuffle_buffer=args.shuffle_buffer, repeat=True, seed=args.seed,
+        )
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        raise SystemExit(f"keras-siglip train: error: --data: {error}") from None
+
+
+def progress_report(total_steps, reports=10, skipped=None):
+    """A callback printing the step, the mean batch loss since the last line and the time.
+
+    With `skipped` (a `SkippedSamples`), each line also says how many corpus samples
+    were read and skipped so far.
+    """
     import keras
 
     class ProgressReport(keras.callbacks.Callback):
@@ -208,7 +348,8 @@ def progress_report(total_steps, reports=10):
             recent = (running_mean * step - self.previous_mean * self.previous_step) / (step - self.previous_step)
             self.previous_mean, self.previous_step = running_mean, step
             elapsed = time.perf_counter() - self.start
-            print(f"  step {step:>6}/{total_steps}   loss {recent:8.4f}   {elapsed:5.0f} s", flush=True)
+            corpus = f"   {skipped}" if skipped is not None else ""
+            print(f"  step {step:>6}/{total_steps}   loss {recent:8.4f}   {elapsed:5.0f} s{corpus}", flush=True)
 
     return ProgressReport()
 
@@ -317,6 +458,8 @@ def main(argv=None):
         train(args)
     elif args.command == "convert":
         convert(args)
+    elif args.command == "export-corpus":
+        export_corpus(args)
     return 0
 
 

@@ -83,7 +83,7 @@ def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = capsys.readouterr().out
-    for option in ("--dataset", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir"):
+    for option in ("--dataset", "--data", "--image-root", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir"):
         assert option in text
 
 
@@ -115,3 +115,45 @@ def test_each_dataset_trains_its_default_vocabulary(dataset):
         assert len(chinese) > 1000 and np.mean(known) > 0.95, "Chinese names are in the vocabulary"
     else:
         assert not chinese
+
+
+@pytest.mark.slow
+def test_train_on_an_exported_corpus(tmp_path, capsys):
+    corpus = str(tmp_path / "corpus")
+    assert cli.main(["export-corpus", corpus, "--format", "webdataset", "--image-size", "16", "--samples-per-shard", "800"]) == 0
+    assert "Wrote 2,962 image-caption pairs (train split) to 4 webdataset file(s)" in capsys.readouterr().out
+    output = str(tmp_path / "run")
+    status = cli.main(
+        ["train", "--data", os.path.join(corpus, "*.tar"), "--steps", "3", "--batch-size", "24", "--variant", "Pico/8",
+         "--image-size", "16", "--vocabulary-size", "300", "--sequence-length", "12", "--output-dir", output]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "Training on 4 webdataset file(s)" in printed and "read 2,962 captions of the corpus" in printed
+    assert "skipped 0" in printed and "(chance 0.3%)" in printed
+    with open(os.path.join(output, "metrics.json")) as handle:
+        saved = json.load(handle)
+    assert saved["corpus_samples_read"] >= 3 * 24 and saved["corpus_samples_skipped"] == 0
+    assert set(saved["corpus_skipped_by_reason"]) == {
+        "unreadable_file", "bad_record", "missing_image", "bad_image", "missing_caption", "bad_caption", "empty_caption"
+    }
+    assert SigLIP.from_preset(output).image_size == 16
+
+
+@pytest.mark.parametrize("corpus_format", ["tfrecord", "tsv"])
+def test_export_corpus_writes_the_split_with_its_names(corpus_format, tmp_path, capsys):
+    from keras_siglip.data import corpus_captions, load_emoji
+
+    output = str(tmp_path / "corpus")
+    cli.main(["export-corpus", output, "--format", corpus_format, "--split", "test", "--image-size", "8", "--held-out", "30"])
+    data = load_emoji(render_size=8, num_held_out=30)
+    assert corpus_captions(output) == data.test.captions + data.digits_test.captions
+    assert "(test split)" in capsys.readouterr().out
+
+
+def test_train_data_errors_name_the_option(tmp_path):
+    with pytest.raises(SystemExit, match="--data: `path_or_glob` .*matches no corpus file"):
+        cli.main(["train", "--data", str(tmp_path)])
+    (tmp_path / "00000.tar").write_bytes(b"")
+    with pytest.raises(SystemExit, match="--image-root is for caption tables, but --data .* holds webdataset files"):
+        cli.main(["train", "--data", str(tmp_path), "--image-root", str(tmp_path)])
