@@ -4,8 +4,12 @@ One training step is a forward pass of both towers, the sigmoid loss, the
 backward pass and an AdamW update, on one fixed random batch. Three
 implementations of the same architecture are timed:
 
-- `ours`: `keras_siglip.SigLIP.from_variant(...)` compiled with AdamW, on the
-  Keras backend given by `--backend`.
+- `ours`: `keras_siglip.SigLIP.from_variant(...)` compiled with the package's
+  AdamW (`keras_siglip.optimizers.AdamW`, what `compile()` uses by default: Keras'
+  AdamW with a fused update kernel on PyTorch), on the Keras backend given by
+  `--backend`.
+- `ours_keras_adamw`: the same model compiled with Keras' own AdamW, to separate
+  the model's speed from the optimizer's.
 - `keras_hub`: `keras_hub.models.SigLIPBackbone` with the same sizes, compiled
   with its default loss (`SigLIPLoss`, applied by `SigLIPBackbone.compute_loss`,
   which calls the model a second time) and the same AdamW, on the same Keras
@@ -97,7 +101,7 @@ CONFIGS = {
         "batch_size": 64,
     },
 }
-IMPLEMENTATIONS = ("ours", "keras_hub", "transformers")
+IMPLEMENTATIONS = ("ours", "ours_keras_adamw", "keras_hub", "transformers")
 KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
@@ -123,12 +127,20 @@ def random_batch(config):
     return images, token_ids
 
 
-def keras_optimizer():
+def keras_optimizer(fused=False):
+    """AdamW at the shared settings: Keras' own, or keras_siglip's (`fused=True`).
+
+    `keras_siglip.optimizers.AdamW` is the optimizer `SigLIP.compile()` uses by
+    default: Keras' AdamW with the same maths and state, whose update on PyTorch
+    is one fused kernel (on JAX and TensorFlow it is Keras' AdamW unchanged).
+    """
     import keras
 
-    return keras.optimizers.AdamW(
-        learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY
-    )
+    if fused:
+        from keras_siglip.optimizers import AdamW
+    else:
+        AdamW = keras.optimizers.AdamW
+    return AdamW(learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
 
 
 def keras_step_timer(model, config):
@@ -175,7 +187,7 @@ def keras_step_timer(model, config):
     return run
 
 
-def build_ours(config):
+def build_ours(config, fused_optimizer=True):
     """`(run, num_params)` for keras_siglip's `SigLIP`."""
     import keras_siglip
 
@@ -185,7 +197,7 @@ def build_ours(config):
         sequence_length=config["sequence_length"],
         vocabulary_size=config["vocabulary_size"],
     )
-    model.compile(optimizer=keras_optimizer())
+    model.compile(optimizer=keras_optimizer(fused=fused_optimizer))
     return keras_step_timer(model, config), model.count_params()
 
 
@@ -272,6 +284,7 @@ def build_transformers(config):
 
 BUILDERS = {
     "ours": build_ours,
+    "ours_keras_adamw": lambda config: build_ours(config, fused_optimizer=False),
     "keras_hub": build_keras_hub,
     "transformers": build_transformers,
 }

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_siglip import losses as losses_module
+from keras_siglip import optimizers
 from keras_siglip.distribution import check_model_distribution
 from keras_siglip.losses.logits import l2_normalize, pairwise_logits
 from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
@@ -275,8 +276,9 @@ class SigLIP(keras.Model):
     ):
         """Configure training with the paper's defaults.
 
-        With `optimizer=None` the optimizer is AdamW (beta_2 0.95, global gradient
-        clipping at `gradient_clip_norm`), with a linear warm-up and cosine decay when
+        With `optimizer=None` the optimizer is `keras_siglip.optimizers.AdamW`
+        (Keras' AdamW, whose update is one fused kernel on PyTorch; beta_2 0.95,
+        global gradient clipping at `gradient_clip_norm`), with a linear warm-up and cosine decay when
         `decay_steps` is given. Weight decay is decoupled from the learning rate, as
         in big_vision: each step shrinks a kernel by `weight_decay` times the
         schedule's fraction of the peak rate (Keras' AdamW multiplies its decay by
@@ -619,13 +621,10 @@ def _default_optimizer(
             warmup_target=learning_rate if warmup_steps else None,
             warmup_steps=warmup_steps,
         )
-    if not weight_decay:
-        # AdamW without decay is Adam; Keras' torch AdamW also fails outright when
-        # every variable is excluded from its decay.
-        return keras.optimizers.Adam(
-            learning_rate=schedule, beta_1=0.9, beta_2=0.95, global_clipnorm=gradient_clip_norm
-        )
-    return keras.optimizers.AdamW(
+    # Keras' AdamW (Adam when nothing decays), with one fused update kernel on
+    # PyTorch; Keras' own torch AdamW fails outright when every variable is excluded
+    # from decay, the fused update does not.
+    return optimizers.AdamW(
         learning_rate=schedule,
         weight_decay=weight_decay / learning_rate,
         beta_1=0.9,

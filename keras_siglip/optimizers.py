@@ -1,0 +1,124 @@
+"""AdamW for SigLIP training: Keras' AdamW, with a fused update on PyTorch.
+
+`keras_siglip.optimizers.AdamW` is `keras.optimizers.AdamW` with the same arguments,
+state, saving and maths. On JAX and TensorFlow it is exactly Keras' optimizer (XLA
+fuses the update into the compiled train step already). On PyTorch, where Keras
+runs the update eagerly as a dozen `torch._foreach_*` passes over every weight (plus
+one per variable for the global-norm clipping), it makes one call per dtype of
+PyTorch's fused CPU/GPU AdamW kernel instead: each weight is read and written once
+per step. For B/16 (203M parameters) on 2 CPU cores that is 0.12 s per update
+against Keras' 1.6 s (2.4 s with gradient clipping); see `benchmarks/train_step.py`.
+
+The fused kernel computes the same step as Keras' AdamW:
+
+- decoupled decay first, `w *= 1 - learning_rate * weight_decay`, on the variables
+  that `exclude_from_weight_decay` leaves in;
+- `m = beta_1 m + (1 - beta_1) g`, `v = beta_2 v + (1 - beta_2) g^2`;
+- `w -= learning_rate * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)`.
+
+PyTorch adds its epsilon to the bias-corrected `sqrt(v / (1 - beta_2^t))`; Keras adds
+it before the correction, so each step passes PyTorch `epsilon / sqrt(1 - beta_2^t)`,
+which makes the two identical. Global-norm clipping (`global_clipnorm`) scales the
+gradients by `min(1, clipnorm / norm)` inside the kernel (its `grad_scale`, which
+divides). Options the fused path does not cover (`amsgrad`, `clipnorm`,
+`clipvalue`, gradient accumulation, EMA, loss scaling, variable constraints) fall back
+to Keras' own update, unchanged.
+"""
+
+import keras
+
+__all__ = ["AdamW"]
+
+
+@keras.saving.register_keras_serializable(package="keras_siglip")
+class AdamW(keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW`, with a fused update on the PyTorch backend.
+
+    Takes every argument of `keras.optimizers.AdamW` and keeps its state in the same
+    variables, so checkpoints move freely between the two. See the module docstring
+    for what the PyTorch path computes and when it falls back to Keras' update.
+
+    Example:
+
+    >>> import numpy as np
+    >>> weights = keras.Variable(np.ones((2, 2), "float32"))
+    >>> optimizer = AdamW(learning_rate=0.1, weight_decay=0.5)
+    >>> optimizer.apply([keras.ops.ones((2, 2))], [weights])
+    >>> round(float(weights.numpy()[0, 0]), 4)  # 1 * (1 - 0.1 * 0.5) - 0.1
+    0.85
+    """
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        if keras.backend.backend() == "torch" and self._fused_update_applies(trainable_variables):
+            _torch_fused_update(self, grads, trainable_variables)
+        else:
+            super()._backend_apply_gradients(grads, trainable_variables)
+
+    def _fused_update_applies(self, trainable_variables):
+        return not (
+            self.amsgrad
+            or self.clipnorm
+            or self.clipvalue
+            or self.gradient_accumulation_steps
+            or self.use_ema
+            or any(variable.constraint is not None for variable in trainable_variables)
+        )
+
+
+def _torch_fused_update(optimizer, grads, trainable_variables):
+    """The PyTorch backend's update: one fused AdamW kernel call per group.
+
+    Groups are (dtype, decays or not); the step counter, learning rate and
+    clipping factor are shared. Runs without autograd, in place on the variables'
+    tensors and the optimizer's moment slots.
+    """
+    import torch
+
+    with torch.no_grad():
+        step = float(optimizer.iterations.value) + 1.0
+        learning_rate = float(optimizer._get_current_learning_rate())
+        grads = [torch.as_tensor(grad) for grad in grads]
+        grad_scale = None
+        if optimizer.global_clipnorm:
+            norm = torch.linalg.vector_norm(
+                torch.stack(torch._foreach_norm(grads, 2.0)).float(), 2.0
+            )
+            # The kernel divides by grad_scale: norm / clip when above the clip, else 1.
+            grad_scale = torch.clamp(norm / optimizer.global_clipnorm, min=1.0)
+        epsilon = optimizer.epsilon / (1.0 - optimizer.beta_2**step) ** 0.5
+        groups = {}
+        for grad, variable in zip(grads, trainable_variables):
+            index = optimizer._get_variable_index(variable)
+            decays = bool(optimizer.weight_decay) and optimizer._use_weight_decay(variable)
+            group = groups.setdefault((variable.dtype, decays), ([], [], [], []))
+            for items, item in zip(
+                group,
+                (
+                    variable.value,
+                    grad.to(variable.value.dtype),
+                    optimizer._momentums[index].value,
+                    optimizer._velocities[index].value,
+                ),
+            ):
+                items.append(item)
+        for (_, decays), (weights, gradients, momentums, velocities) in groups.items():
+            # The kernel reads the step count (PyTorch's optimizer increments it
+            # before the call), so one tensor serves every weight.
+            steps = [torch.full((), step, dtype=torch.float32)] * len(weights)
+            torch._fused_adamw_(
+                weights,
+                gradients,
+                momentums,
+                velocities,
+                [],
+                steps,
+                lr=learning_rate,
+                beta1=optimizer.beta_1,
+                beta2=optimizer.beta_2,
+                weight_decay=optimizer.weight_decay if decays else 0.0,
+                eps=epsilon,
+                amsgrad=False,
+                maximize=False,
+                grad_scale=grad_scale,
+                found_inf=None,
+            )
