@@ -754,12 +754,12 @@ def _batches(samples, settings, shuffled=False):
         is_text = tf.strings.unicode_transcode(caption, "UTF-8", "UTF-8", errors="replace") == caption
         status = tf.where((sample["status"] == _OK) & ~is_text, _STATUS["bad_caption"], sample["status"])
         usable = status == _OK
-        image = tf.cond(usable, lambda: _decode_unit_rgb(sample["image"]), lambda: tf.ones([1, 1, 3]))
+        size = preprocessor.image_size
+        images = tf.cond(usable, lambda: _decode_and_resize(sample["image"], size), lambda: tf.zeros([size, size, 3]))
         token_ids = tokenizer(tf.where(usable, caption, ""))
         if tokenizer.sequence_length > 1:
             # Ids that start with EOS hold no piece: nothing was left of the caption.
             status = tf.where(usable & (token_ids[0] == tokenizer.eos_id), _STATUS["empty_caption"], status)
-        images = preprocess_images(image, preprocessor.image_size, input_range=(0.0, 1.0))
         return {"images": images, "token_ids": token_ids, "status": status}
 
     prepared = _map_skipping_errors(samples, prepare, "bad_image", settings.skipped)
@@ -782,11 +782,12 @@ def _batches(samples, settings, shuffled=False):
     return batches
 
 
-def _decode_unit_rgb(contents):
-    """Encoded image bytes to float32 `(H, W, 3)` in [0, 1], alpha over white.
+def _decode_and_resize(contents, image_size):
+    """Encoded image bytes to `(image_size, image_size, 3)` float32 in [-1, 1].
 
-    As `preprocess_images` does for files: grey is repeated, transparent pixels are
-    composited over white, at full resolution before the resize.
+    `preprocess_images` gets the decoded pixels with their own channels (grey, grey
+    and alpha, RGB, RGBA), as it gets them from Pillow for files, so that alpha is
+    composited over white and grey repeated exactly as everywhere else.
     """
     # JPEG through decode_jpeg: decode_image's integer-fast DCT differs from Pillow's.
     image = tf.cond(
@@ -794,19 +795,11 @@ def _decode_unit_rgb(contents):
         lambda: tf.io.decode_jpeg(contents, dct_method="INTEGER_ACCURATE"),
         lambda: tf.io.decode_image(contents, channels=0, expand_animations=False),
     )
-    unit = tf.cast(image, tf.float32) / 255.0
 
-    def over_white(color, alpha):
-        return color * alpha + (1.0 - alpha)
+    def resize(channels):
+        return lambda: preprocess_images(tf.ensure_shape(image, [None, None, channels]), image_size)
 
-    branches = [
-        lambda: tf.repeat(unit[..., :1], 3, axis=-1),
-        lambda: tf.repeat(over_white(unit[..., :1], unit[..., 1:2]), 3, axis=-1),
-        lambda: unit[..., :3],
-        lambda: over_white(unit[..., :3], unit[..., 3:4]),
-    ]
-    rgb = tf.switch_case(tf.shape(image)[-1] - 1, branches)
-    return tf.ensure_shape(rgb, [None, None, 3])
+    return tf.switch_case(tf.shape(image)[-1] - 1, [resize(channels) for channels in (1, 2, 3, 4)])
 
 
 # --- Files and processes -----------------------------------------------------------
