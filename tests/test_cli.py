@@ -118,6 +118,10 @@ def test_each_dataset_trains_its_default_vocabulary(dataset):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="the command is the same on every backend; fit on a corpus runs on each in test_data_corpus.py",
+)
 def test_train_on_an_exported_corpus(tmp_path, capsys):
     corpus = str(tmp_path / "corpus")
     assert cli.main(["export-corpus", corpus, "--format", "webdataset", "--image-size", "16", "--samples-per-shard", "800"]) == 0
@@ -140,6 +144,7 @@ def test_train_on_an_exported_corpus(tmp_path, capsys):
     assert SigLIP.from_preset(output).image_size == 16
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="writing files does not depend on the Keras backend")
 @pytest.mark.parametrize("corpus_format", ["tfrecord", "tsv"])
 def test_export_corpus_writes_the_split_with_its_names(corpus_format, tmp_path, capsys):
     from keras_siglip.data import corpus_captions, load_emoji

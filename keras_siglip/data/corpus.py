@@ -98,7 +98,8 @@ class SkippedSamples:
 
     @property
     def read(self):
-        """Samples that entered the pipeline, used or skipped."""
+        """Samples the pipeline is done with, used or skipped (not those still in
+        its shuffle buffer)."""
         return int(self._counts[0].numpy())
 
     @property
@@ -115,8 +116,10 @@ class SkippedSamples:
         self._counts.assign(tf.zeros_like(self._counts))
 
     def __str__(self):
-        reasons = ", ".join(f"{count:,} {reason}" for reason, count in self.counts().items() if count)
-        return f"read {self.read:,} samples, skipped {self.skipped:,}" + (f" ({reasons})" if reasons else "")
+        values = self._counts.numpy()  # one read: the pipeline may be updating them
+        reasons = ", ".join(f"{values[code]:,} {reason}" for reason, code in _STATUS.items() if values[code])
+        summary = f"read {values[0]:,} samples, skipped {values[1:].sum():,}"
+        return summary + (f" ({reasons})" if reasons else "")
 
     def __repr__(self):
         return f"<SkippedSamples {self}>"
@@ -775,7 +778,7 @@ def _batches(samples, settings, shuffled=False):
         prepared.map(lambda sample: {**sample, "status": count(sample)}, num_parallel_calls=tf.data.AUTOTUNE)
         .filter(lambda sample: sample["status"] == _OK)
         .map(lambda sample: {"images": sample["images"], "token_ids": sample["token_ids"]})
-        .batch(settings.batch_size, drop_remainder=settings.drop_remainder)
+        .batch(settings.batch_size, drop_remainder=settings.drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
     batches.skipped = settings.skipped
