@@ -179,12 +179,22 @@ def webdataset_corpus(
 
     Example:
 
+    >>> import tempfile, numpy as np
     >>> from keras_siglip.data import write_webdataset
-    >>> paths = write_webdataset(folder, images, captions)  # doctest: +SKIP
-    >>> dataset = webdataset_corpus(paths, preprocessor, batch_size=32)  # doctest: +SKIP
-    >>> model.fit(dataset, epochs=2)  # doctest: +SKIP
-    >>> print(dataset.skipped)  # doctest: +SKIP
-    read 1,914 samples, skipped 0
+    >>> from keras_siglip.preprocessing import SigLIPTokenizer, train_sentencepiece
+    >>> captions = ["a red circle", "a blue square", "a red square", "a blue circle"]
+    >>> tokenizer = SigLIPTokenizer(train_sentencepiece(captions * 4, 16), sequence_length=8)
+    >>> images = np.zeros((4, 40, 30, 3), "uint8")
+    >>> paths = write_webdataset(tempfile.mkdtemp(), images, captions + ["!"], samples_per_shard=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `images` has 4 images but `captions` has 5 captions.
+    >>> paths = write_webdataset(tempfile.mkdtemp(), images, captions[:3] + ["!"], samples_per_shard=2)
+    >>> dataset = webdataset_corpus(paths, SigLIPPreprocessor(tokenizer, 16), batch_size=3)
+    >>> [batch["images"].shape for batch in dataset.as_numpy_iterator()]
+    [(3, 16, 16, 3)]
+    >>> print(dataset.skipped)
+    read 4 samples, skipped 1 (1 empty_caption)
     """
     settings = _Settings(preprocessor, batch_size, shuffle_buffer, repeat, drop_remainder, seed, skipped, files_in_parallel)
     paths = _shard(_list_files(files, (".tar",), "files"), shard)

@@ -1,0 +1,211 @@
+"""Input pipeline throughput: pairs per second from tar shards and TFRecord files,
+against the rate at which a small SigLIP consumes pairs in `fit`.
+
+The corpus: `--samples` JPEG photos (quality 90, `--source-size` px square: random
+crops of scikit-learn's two sample photographs, so that the JPEG content is
+photographic rather than flat artwork) with made-up captions of 8 to 14 words, written
+by `keras_siglip.data.write_webdataset` and `write_tfrecord` in shards of 256. The
+pipeline (`webdataset_corpus`, `tfrecord_corpus`: read, shuffle buffer of 1,000,
+decode, squash resize with antialiasing, SentencePiece tokenisation to 64 tokens,
+batch of `--batch-size`) is timed over whole passes after one warm-up pass, median of
+`--repeats`; the process's CPU time per pair is printed too (it varies less than the
+wall time on a shared machine: on `n` free cores the rate is at most `n * 1000 / CPU ms`).
+A third corpus holds the same photos stored at the model's size.
+
+The model: `SigLIP.from_variant(variant)` with AdamW, trained by `fit` on one batch
+held in memory (its own consumption rate, median step time after warm-up), then on
+the tar pipeline (total time of the timed steps): if the second rate matches the
+first, the pipeline is not the bottleneck. Both share the machine's cores with the
+pipeline's threads.
+
+    python benchmarks/input_pipeline.py                        # 224 px, Nano/16
+    python benchmarks/input_pipeline.py --image-size 32 --variant Nano/8 --source-size 64
+
+TensorFlow's default CPU allocator takes every large tensor (a decoded or resized
+image) from the system's `malloc`; `TF_CPU_ALLOCATOR_USE_BFC=true` in the environment
+(set before TensorFlow starts) makes it reuse its own arena instead, which the machine
+line reports.
+
+Prints a Markdown table and a line describing the machine with its load average.
+Times are measurements, never assertions.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import tempfile
+import time
+from importlib import metadata
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from keras_siglip import SigLIP  # noqa: E402
+from keras_siglip.data import tfrecord_corpus, webdataset_corpus, write_tfrecord, write_webdataset  # noqa: E402
+from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, train_sentencepiece  # noqa: E402
+
+LIBRARIES = ("keras", "jax", "tensorflow", "pillow")
+WORDS = (
+    "a photo of the small large red blue green old new dog cat bird house tree car street "
+    "flower garden mountain river city at night in winter summer with two three people "
+    "sitting on bench near window under sky beside lake painting close up view"
+).split()
+
+
+def photos(count, size, rng):
+    """Random square crops of scikit-learn's sample photos, resized to `size`."""
+    from sklearn.datasets import load_sample_images
+
+    sources = load_sample_images().images
+    images = np.empty((count, size, size, 3), np.uint8)
+    for index in range(count):
+        source = sources[index % len(sources)]
+        side = int(rng.integers(160, min(source.shape[:2]) + 1))
+        top = int(rng.integers(0, source.shape[0] - side + 1))
+        left = int(rng.integers(0, source.shape[1] - side + 1))
+        crop = Image.fromarray(source[top : top + side, left : left + side]).resize((size, size), Image.BICUBIC)
+        images[index] = np.asarray(crop)[:, :: 1 if index % 2 else -1]
+    return images
+
+
+def captions(count, rng):
+    return [" ".join(rng.choice(WORDS, size=int(rng.integers(8, 15)))) for _ in range(count)]
+
+
+def time_passes(dataset, repeats):
+    """Pairs per second of whole passes over `dataset` after one warm-up pass (median),
+    and the process's CPU milliseconds per pair (all threads; median)."""
+    sum(len(batch["token_ids"]) for batch in dataset)
+    rates, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        pairs = sum(len(batch["token_ids"]) for batch in dataset)
+        rates.append(pairs / (time.perf_counter() - start))
+        cpu.append(1000 * (time.process_time() - start_cpu) / pairs)
+    return statistics.median(rates), statistics.median(cpu), pairs
+
+
+class StepTimes(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        float(logs["loss"])  # waits for the step
+        self.times.append(time.perf_counter() - self.start)
+
+
+def model_rates(args, preprocessor, shards):
+    """Pairs per second of `fit` on a batch in memory, and on the tar pipeline."""
+    import tensorflow as tf
+
+    model = SigLIP.from_variant(
+        args.variant,
+        image_size=args.image_size,
+        sequence_length=preprocessor.sequence_length,
+        vocabulary_size=preprocessor.tokenizer.vocabulary_size,
+    )
+    model.compile()
+    pipeline = webdataset_corpus(shards, preprocessor, args.batch_size, repeat=True, seed=0)
+    batch = next(iter(pipeline))
+    in_memory = tf.data.Dataset.from_tensors(batch).repeat()
+    timer = StepTimes()
+    model.fit(in_memory, steps_per_epoch=args.warmup + args.steps, epochs=1, verbose=0, callbacks=[timer])
+    memory_rate = args.batch_size / statistics.median(timer.times[args.warmup :])
+    timer = StepTimes()
+    model.fit(pipeline, steps_per_epoch=args.warmup, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(pipeline, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[timer])
+    pipeline_rate = args.batch_size * args.steps / (time.perf_counter() - start)
+    return model.count_params(), memory_rate, pipeline_rate
+
+
+def machine_line():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = []
+    for library in LIBRARIES:
+        try:
+            versions.append(f"{library} {metadata.version(library)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{library} missing")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    allocator = "BFC" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true") else "default"
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Machine: {cpu}, {len(os.sched_getaffinity(0))} cores, load average {load} (1, 5, 15 min); "
+        f"Python {platform.python_version()}, {', '.join(versions)}, backend {keras.backend.backend()}, "
+        f"TensorFlow CPU allocator {allocator}; {date}"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=2048, help="pairs in the corpus")
+    parser.add_argument("--source-size", type=int, default=256, help="side of the stored JPEGs")
+    parser.add_argument("--image-size", type=int, default=224, help="side of the model's images")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--sequence-length", type=int, default=64)
+    parser.add_argument("--variant", default="Nano/16", help="the model whose consumption rate is measured")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the corpus")
+    parser.add_argument("--steps", type=int, default=8, help="timed fit steps")
+    parser.add_argument("--warmup", type=int, default=2, help="fit steps before timing (compilation)")
+    parser.add_argument("--skip-model", action="store_true", help="time the pipeline only")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    texts = captions(args.samples, rng)
+    images = photos(args.samples, args.source_size, rng)
+    tokenizer = SigLIPTokenizer(train_sentencepiece(texts, 200, hard_vocab_limit=False), args.sequence_length)
+    preprocessor = SigLIPPreprocessor(tokenizer, image_size=args.image_size)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        shards = write_webdataset(os.path.join(folder, "tar"), images, texts, samples_per_shard=256, quality=90)
+        records = write_tfrecord(os.path.join(folder, "tfrecord"), images, texts, samples_per_file=256, quality=90)
+        megabytes = sum(os.path.getsize(path) for path in shards) / 2**20
+        print(f"Corpus: {args.samples} JPEGs of {args.source_size} px, {megabytes:.1f} MiB of tar shards.", flush=True)
+        corpora = [
+            (f"tar shards (webdataset_corpus), {args.source_size} px JPEGs", webdataset_corpus, shards),
+            (f"TFRecord (tfrecord_corpus), {args.source_size} px JPEGs", tfrecord_corpus, records),
+        ]
+        if args.source_size != args.image_size:
+            resized = np.stack([np.asarray(Image.fromarray(image).resize((args.image_size,) * 2, Image.BICUBIC)) for image in images])
+            stored = write_webdataset(os.path.join(folder, "tar_resized"), resized, texts, samples_per_shard=256, quality=90)
+            corpora.append((f"tar shards, JPEGs stored at {args.image_size} px", webdataset_corpus, stored))
+        for name, function, files in corpora:
+            dataset = function(files, preprocessor, args.batch_size, seed=0)
+            rate, cpu_ms, pairs = time_passes(dataset, args.repeats)
+            rows.append((name, f"{rate:,.0f}", f"{cpu_ms:.2f}"))
+            print(f"  {name}: {rate:,.0f} pairs/s, {cpu_ms:.2f} CPU ms/pair ({pairs} pairs a pass)", flush=True)
+        if not args.skip_model:
+            parameters, memory_rate, pipeline_rate = model_rates(args, preprocessor, shards)
+            rows.append((f"{args.variant} `fit`, one batch in memory ({parameters:,} parameters)", f"{memory_rate:,.0f}", ""))
+            rows.append((f"{args.variant} `fit` on the tar pipeline", f"{pipeline_rate:,.0f}", ""))
+
+    print(
+        f"\n{args.source_size} px JPEG -> {args.image_size} px, {args.sequence_length} tokens, "
+        f"batch {args.batch_size}\n"
+    )
+    print("| stage | pairs / s | CPU ms / pair (all threads) |")
+    print("|---|---:|---:|")
+    for name, rate, cpu_ms in rows:
+        print(f"| {name} | {rate} | {cpu_ms} |")
+    print()
+    print(machine_line())
+
+
+if __name__ == "__main__":
+    main()
