@@ -613,13 +613,14 @@ plt.show()
 # passes them round.
 #
 # **The ring at pod scale.** Per device the ring holds one `b x b` block of logits and
-# two `b x dim` text blocks (the travelling texts and their gradient); gathering holds all
+# a few `b x dim` text blocks (its own, the visiting ones and their gradient); gathering holds all
 # `B x dim` texts and a `b x B` block, and more such blocks in the backward pass. At
 # `B = 32,768` on 256 chips a float32 `b x B` block is 16 MiB and a `b x b` block
 # 64 KiB; at the paper's largest SigLiT batch, about a million pairs, on 1,024 chips
 # (`b = 1,024`) they are 4 GiB and 4 MiB. The traffic is the same either way (every
-# device receives `D - 1` text blocks of `b x dim`, and sends their gradients back in
-# the backward pass): the ring removes memory, not communication. Its `D - 1` hops run
+# device receives `D - 1` text blocks of `b x dim`, and as many gradient blocks flow
+# back, through the gather's reduce-scatter or with the ring's travelling texts): the
+# ring removes memory, not communication. Its `D - 1` hops run
 # one after the other, each with only a `b x b x dim` matrix product to hide behind, so
 # with a small `b` over many chips the hops' latency can show; `bidirectional=True`
 # halves their number for one more travelling block per device. The memory measured
@@ -639,4 +640,4 @@ plt.show()
 #   gradient caching (`keras_siglip.training.GradientCachedSigLiT`), the way towards
 #   the paper's SigLiT batch sizes.
 # - The other guides in this folder train, evaluate and fine-tune on one device; the
-#   `scope()` pattern of this guide is all it takes to spread them over several.
+#   `scope()` pattern of this guide is how to spread such training over several.
