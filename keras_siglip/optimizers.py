@@ -6,8 +6,9 @@ fuses the update into the compiled train step already). On PyTorch, where Keras
 runs the update eagerly as a dozen `torch._foreach_*` passes over every weight (plus
 one per variable for the global-norm clipping), it makes one call per dtype of
 PyTorch's fused CPU/GPU AdamW kernel instead: each weight is read and written once
-per step. For B/16 (203M parameters) on 2 CPU cores that is 0.12 s per update
-against Keras' 1.6 s (2.4 s with gradient clipping); see `benchmarks/train_step.py`.
+per step. For B/16's 203M parameters on 2 CPU cores the update alone takes 0.12 s
+against Keras' 1.6 s (2.4 s with gradient clipping); in a whole B/16 step at batch 8
+the difference was within the step-to-step noise (README, "Train step").
 
 The fused kernel computes the same step as Keras' AdamW:
 
