@@ -52,6 +52,13 @@ Usage:
     python benchmarks/train_step.py --config small --impl all --backend all
     python benchmarks/train_step.py --config b16 --impl ours --backend jax \\
         --steps 5 --warmup 2
+    python benchmarks/train_step.py --config b16 --impl ours transformers \\
+        --backend torch --rounds 3
+
+`--impl` and `--backend` take several values. `--rounds N` runs every combination
+N times, interleaved (A B C, A B C, ...), each time in a fresh process: on this
+2-core virtual machine the same code measured in two processes minutes apart can
+differ by 10-25%, so comparisons near a target need several rounds.
 
 The script prints a Markdown table (median and minimum seconds per timed step,
 peak RSS) and a line describing the machine, with its load average: on a shared
@@ -352,15 +359,32 @@ def combinations(config_names, implementations, backends):
                     yield config_name, implementation, backend
 
 
+def merge_round(previous, result):
+    """Pool a round's result into the earlier rounds' (times, each round's median, peaks)."""
+    if "error" in result:
+        return result
+    result["round_medians"] = [statistics.median(result["times"])]
+    if previous is None or "error" in previous:
+        return result if previous is None else previous
+    return {
+        "params": previous["params"],
+        "times": previous["times"] + result["times"],
+        "round_medians": previous["round_medians"] + result["round_medians"],
+        "import_rss_gb": max(previous["import_rss_gb"], result["import_rss_gb"]),
+        "peak_rss_gb": max(previous["peak_rss_gb"], result["peak_rss_gb"]),
+    }
+
+
 def format_row(config_name, implementation, backend, result):
     config = CONFIGS[config_name]
     label = f"{config_name} ({config['variant']}, batch {config['batch_size']})"
     if "error" in result:
-        return f"| {label} | {implementation} | {backend} | failed | | | | |"
+        return f"| {label} | {implementation} | {backend} | failed | | | | | |"
     times = result["times"]
+    rounds = ", ".join(f"{median:.3f}" for median in result["round_medians"])
     return (
         f"| {label} | {implementation} | {backend} | {result['params']:,} "
-        f"| {statistics.median(times):.4f} | {min(times):.4f} "
+        f"| {statistics.median(times):.4f} | {min(times):.4f} | {rounds} "
         f"| {result['peak_rss_gb']:.2f} | {result['import_rss_gb']:.2f} |"
     )
 
@@ -413,8 +437,8 @@ def machine_line():
     )
 
 
-def expand(choice, everything):
-    return list(everything) if choice == "all" else [choice]
+def expand(choices, everything):
+    return list(everything) if "all" in choices else list(dict.fromkeys(choices))
 
 
 def parse_args(argv=None):
@@ -422,8 +446,12 @@ def parse_args(argv=None):
         description="Train-step time and peak RSS of three SigLIP implementations."
     )
     parser.add_argument("--config", choices=[*CONFIGS, "all"], default="small")
-    parser.add_argument("--impl", choices=[*IMPLEMENTATIONS, "all"], default="all")
-    parser.add_argument("--backend", choices=[*KERAS_BACKENDS, "all"], default="all")
+    parser.add_argument(
+        "--impl", choices=[*IMPLEMENTATIONS, "all"], nargs="+", default=["all"]
+    )
+    parser.add_argument(
+        "--backend", choices=[*KERAS_BACKENDS, "all"], nargs="+", default=["all"]
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed steps (>= 1)")
     parser.add_argument(
         "--warmup",
@@ -431,12 +459,21 @@ def parse_args(argv=None):
         default=2,
         help="untimed steps before them, compilation included",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs of every combination, interleaved (each in a fresh process); "
+        "the table gives the median over all rounds' timed steps and each round's median",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}.")
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}.")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}.")
     return args
 
 
@@ -448,25 +485,38 @@ def main(argv=None):
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return
 
-    config_names = expand(args.config, CONFIGS)
+    config_names = expand([args.config], CONFIGS)
+    keys = list(
+        combinations(
+            config_names,
+            expand(args.impl, IMPLEMENTATIONS),
+            expand(args.backend, KERAS_BACKENDS),
+        )
+    )
+    # Rounds interleave the combinations (A B C, A B C, ...), so that a slow spell
+    # of a shared machine, or one process's unlucky placement, does not fall on
+    # one implementation only.
     results = {}
-    for key in combinations(
-        config_names,
-        expand(args.impl, IMPLEMENTATIONS),
-        expand(args.backend, KERAS_BACKENDS),
-    ):
-        print(f"running {' / '.join(key)} ...", file=sys.stderr, flush=True)
-        results[key] = run_worker(*key, args.steps, args.warmup)
+    for round_index in range(args.rounds):
+        for key in keys:
+            print(
+                f"round {round_index + 1}/{args.rounds}: running {' / '.join(key)} ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            results[key] = merge_round(
+                results.get(key), run_worker(*key, args.steps, args.warmup)
+            )
 
     print(
         f"\nTrain step (forward, backward, AdamW update): {args.warmup} warm-up "
-        f"steps, then {args.steps} timed.\n"
+        f"steps, then {args.steps} timed, in each of {args.rounds} round(s).\n"
     )
     print(
         "| config | implementation | backend | params | median s/step | min s/step "
-        "| peak RSS GB | import RSS GB |"
+        "| each round's median | peak RSS GB | import RSS GB |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---|---:|---:|")
     for key, result in results.items():
         print(format_row(*key, result))
     print()

@@ -77,6 +77,12 @@ def build_parser():
     train.add_argument("--loss", choices=("sigmoid", "softmax"), default="sigmoid", help="contrastive loss")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
     train.add_argument(
+        "--weight-decay",
+        type=_non_negative_float,
+        default=1e-4,
+        help="decoupled weight decay of the kernels per step at the peak rate (big_vision's convention)",
+    )
+    train.add_argument(
         "--vocabulary-size",
         type=_positive,
         default=None,
@@ -194,6 +200,13 @@ def _positive(text):
     return value
 
 
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def train(args):
     import keras
     import numpy as np
@@ -243,6 +256,7 @@ def train(args):
     model.compile(
         loss=args.loss,
         learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
         warmup_steps=max(1, args.steps // 20),
         decay_steps=args.steps,
     )

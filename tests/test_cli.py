@@ -23,13 +23,23 @@ METRIC_KEYS = (
 
 
 @pytest.mark.slow
-def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys):
+def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, monkeypatch):
     output = str(tmp_path / "run")
+    compiled = {}
+    compile_model = SigLIP.compile
+
+    def recording_compile(self, *args, **kwargs):
+        compiled.update(kwargs)
+        return compile_model(self, *args, **kwargs)
+
+    monkeypatch.setattr(SigLIP, "compile", recording_compile)
     status = cli.main(
         ["train", "--steps", "3", "--batch-size", "24", "--variant", "Pico/8", "--image-size", "16",
-         "--vocabulary-size", "300", "--sequence-length", "12", "--held-out", "40", "--output-dir", output]
+         "--vocabulary-size", "300", "--sequence-length", "12", "--held-out", "40", "--output-dir", output,
+         "--learning-rate", "0.002", "--weight-decay", "0.0005"]
     )
     assert status == 0
+    assert compiled["learning_rate"] == 0.002 and compiled["weight_decay"] == 0.0005
     printed = capsys.readouterr().out
     assert "zero_shot_top1" in printed and "(chance 10.0%)" in printed and "(chance 2.5%)" in printed
 
@@ -83,7 +93,7 @@ def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = capsys.readouterr().out
-    for option in ("--dataset", "--data", "--image-root", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir"):
+    for option in ("--dataset", "--data", "--image-root", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir", "--learning-rate", "--weight-decay"):
         assert option in text
 
 
@@ -94,6 +104,9 @@ def test_bad_option_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--dataset", "imagenet"])
     assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--weight-decay", "-0.1"])
+    assert "--weight-decay: must be a number >= 0, got -0.1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("dataset", sorted(cli.DATASETS))
