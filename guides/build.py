@@ -4,7 +4,8 @@ Each guide's source is a plain script in `guides/src/` (jupytext "percent" forma
 `# %%` starts a code cell, `# %% [markdown]` a prose cell), which is what to edit and
 review. This script turns a source into `guides/<name>.ipynb` and executes it top to
 bottom in a fresh Jupyter kernel, so the committed notebook carries the outputs of a
-real run.
+real run (less the C++ start-up lines of `NOISE_PATTERNS` that TensorFlow and XLA
+write to stderr on a machine without a GPU).
 
 A guide runs at one of two scales, read by the guide from the environment variable
 `KERAS_SIGLIP_GUIDE_SCALE`:
@@ -59,6 +60,45 @@ def read_source(name):
     }
     notebook.metadata.pop("jupytext", None)
     return notebook
+
+
+# Lines that TensorFlow's and XLA's C++ start-up writes to the kernel's stderr on a
+# machine without a GPU (before their logging is configured, so
+# TF_CPP_MIN_LOG_LEVEL cannot silence them). They say nothing about the guide.
+NOISE_PATTERNS = (
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"[IWE]\d{4} [\d:.]+ +\d+ (cudart_stub|cuda_platform|cuda_executor|cpu_feature_guard|"
+    r"cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc:\d+\]",
+    r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
+    r"All log messages before absl::InitializeLog",
+)
+
+
+def strip_library_noise(notebook):
+    """Drop the C++ start-up lines of `NOISE_PATTERNS` from stderr outputs, in place.
+
+    Only whole lines of stderr `stream` outputs that match are removed; an output
+    left empty is dropped. Returns the number of lines removed.
+    """
+    import re
+
+    pattern = re.compile("|".join(f"(?:{p})" for p in NOISE_PATTERNS))
+    removed = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept_outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = output["text"].splitlines(keepends=True)
+                kept = [line for line in lines if not pattern.search(line)]
+                removed += len(lines) - len(kept)
+                if not kept:
+                    continue
+                output["text"] = "".join(kept)
+            kept_outputs.append(output)
+        cell["outputs"] = kept_outputs
+    return removed
 
 
 def execute(name, scale="full", timeout=1800, backend="jax"):
@@ -116,6 +156,7 @@ def main():
         start = time.perf_counter()
         print(f"{name}: running at {arguments.scale} scale ...", flush=True)
         notebook = execute(name, arguments.scale, arguments.timeout)
+        strip_library_noise(notebook)
         path = os.path.join(arguments.output_dir, f"{name}.ipynb")
         nbformat.write(notebook, path)
         print(f"{name}: wrote {path} in {time.perf_counter() - start:.0f} s", flush=True)

@@ -65,6 +65,9 @@ def test_committed_notebook_is_the_executed_source(name):
         if output.output_type == "error"
     ]
     assert not errors, f"{name}: committed with an error output: {errors[0].get('ename')}"
+    assert build.strip_library_noise(committed) == 0, (
+        f"{name}: committed with TensorFlow/XLA start-up lines in its outputs: rebuild it"
+    )
 
 
 @pytest.mark.slow
@@ -78,3 +81,39 @@ def test_guide_runs_at_ci_scale(name):
 def test_execute_rejects_an_unknown_scale():
     with pytest.raises(ValueError, match="`scale` must be one of"):
         build.execute(GUIDES[0] if GUIDES else "missing", scale="huge")
+
+
+def test_strip_library_noise_removes_only_start_up_lines():
+    import nbformat
+
+    noise = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795775541.279978   26533 cudart_stub.cc:31] Could not find cuda drivers on "
+        "your machine, GPU will not be used.\n"
+        "E0000 00:00:1795775549.995396   26533 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"
+    )
+    kept_warning = "UserWarning: the learning rate is large\n"
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import keras",
+                outputs=[
+                    nbformat.v4.new_output("stream", name="stderr", text=noise),
+                    nbformat.v4.new_output("stream", name="stdout", text=noise),
+                ],
+            ),
+            nbformat.v4.new_code_cell(
+                "fit()",
+                outputs=[nbformat.v4.new_output("stream", name="stderr", text=noise + kept_warning)],
+            ),
+            nbformat.v4.new_markdown_cell("I0000 cudart_stub.cc:31] prose is left alone"),
+        ]
+    )
+    assert build.strip_library_noise(notebook) == 6
+    first, second, prose = notebook.cells
+    # An stderr output with nothing left goes; stdout is never touched.
+    assert [output.name for output in first.outputs] == ["stdout"]
+    assert first.outputs[0].text == noise
+    assert [output.text for output in second.outputs] == [kept_warning]
+    assert prose.source.startswith("I0000")
+    assert build.strip_library_noise(notebook) == 0
