@@ -156,6 +156,22 @@ def test_tensors_eagerly_and_inside_tf_data(rng):
     np.testing.assert_allclose(np.stack([x.numpy() for x in floats]), eager, atol=1e-5)
 
 
+def test_images_already_at_the_size_are_not_resized(rng):
+    # The resize at the same size is the identity, so skipping it must give the
+    # same values; the graph path decides per image when sizes are unknown.
+    square = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    np.testing.assert_allclose(preprocess_images(square, 8), square / 255.0 * 2 - 1, rtol=0, atol=1e-6)
+    shapes = [(8, 8), (15, 25), (8, 8), (3, 8), (8, 11)]
+    images = [rng.integers(0, 256, shape + (3,), dtype=np.uint8) for shape in shapes]
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(images), output_signature=tf.TensorSpec((None, None, 3), tf.uint8)
+    ).map(lambda x: preprocess_images(x, 8))
+    assert dataset.element_spec == tf.TensorSpec((8, 8, 3), tf.float32)
+    for image, out in zip(images, dataset):
+        assert_matches(out.numpy(), reference(image, 8, 0, 255))
+        np.testing.assert_array_equal(out.numpy(), preprocess_images(image, 8))
+
+
 # --- Files -----------------------------------------------------------------------
 
 
