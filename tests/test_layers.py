@@ -49,28 +49,6 @@ def test_patch_embedding_is_a_valid_convolution(rng, tmp_path):
     check_keras_file_round_trip(layer, images, tmp_path)
 
 
-def test_patch_embedding_equals_the_backends_convolution(rng):
-    # The layer embeds known-size images as a matmul of flattened patches; the
-    # backend's own strided convolution with the same weights is the reference,
-    # and images of unknown size (TensorFlow graphs traced with None) go through
-    # that convolution.
-    layer = layers.PatchEmbedding(patch_size=4, hidden_dim=6)
-    images = rng.normal(size=(2, 18, 14, 3)).astype("float32")
-    layer.build(images.shape)
-    layer.set_weights([rng.normal(size=(4, 4, 3, 6)).astype("float32"), rng.normal(size=(6,)).astype("float32")])
-    kernel, bias = layer.get_weights()
-    convolved = as_numpy(keras.ops.conv(images, kernel, strides=4, padding="valid")) + bias
-    expected = convolved.reshape(2, 12, 6)
-    np.testing.assert_allclose(as_numpy(layer(images)), expected, rtol=1e-5, atol=1e-5)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        traced = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
-        graph = traced.get_concrete_function().graph
-        assert any(op.type == "Conv2D" for op in graph.get_operations()), "the unknown-size path"
-        np.testing.assert_allclose(traced(images).numpy(), expected, rtol=1e-5, atol=1e-5)
-
-
 def test_position_embedding_adds_a_learned_table(rng, tmp_path):
     layer = layers.PositionEmbedding(sequence_length=5)
     inputs = rng.normal(size=(3, 5, 4)).astype("float32")

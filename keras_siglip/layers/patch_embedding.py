@@ -8,13 +8,9 @@ from keras_siglip.validation import check_positive_int
 
 @keras.saving.register_keras_serializable(package="keras_siglip")
 class PatchEmbedding(keras.layers.Layer):
-    """Split images into `patch_size` squares and embed each linearly.
+    """Split images into `patch_size` squares and embed each with one convolution.
 
-    The weights are a `Conv2D`'s (kernel `(patch_size, patch_size, channels,
-    hidden_dim)`), the layout of every SigLIP checkpoint; images of a known size are
-    embedded as one matrix product of the flattened patches, the same map.
-
-    The patches are VALID, as big_vision's convolution's: pixels that do not fill
+    The convolution uses VALID padding, as big_vision does: pixels that do not fill
     a whole patch at the right and bottom edges are dropped (384 px at patch 14 is
     really 378 px).
 
@@ -53,27 +49,9 @@ class PatchEmbedding(keras.layers.Layer):
         self.projection.build(input_shape)
 
     def call(self, images):
-        height, width = images.shape[1], images.shape[2]
-        if height is None or width is None:
-            patches = self.projection(images)
-            return ops.reshape(patches, (ops.shape(patches)[0], -1, self.hidden_dim))
-        # The same linear map as the convolution (stride = kernel size, VALID), as
-        # one matrix product of the flattened patches with the flattened kernel:
-        # on XLA:CPU (JAX, TensorFlow) a strided convolution's forward and backward
-        # take several times as long as the matmul (0.70 against 0.12 s at B/16,
-        # batch 8, benchmarks/train_step.py's shapes). The weights stay the Conv2D's.
-        size = self.patch_size
-        rows, columns = height // size, width // size
-        channels = images.shape[-1]
-        images = ops.cast(images, self.compute_dtype)
-        images = images[:, : rows * size, : columns * size, :]
-        patches = ops.reshape(images, (-1, rows, size, columns, size, channels))
-        patches = ops.transpose(patches, (0, 1, 3, 2, 4, 5))
-        patches = ops.reshape(patches, (-1, rows * columns, size * size * channels))
-        kernel = ops.cast(self.projection.kernel, self.compute_dtype)
-        kernel = ops.reshape(kernel, (size * size * channels, self.hidden_dim))
-        embeddings = ops.matmul(patches, kernel)
-        return embeddings + ops.cast(self.projection.bias, self.compute_dtype)
+        patches = self.projection(images)
+        batch_size = ops.shape(patches)[0]
+        return ops.reshape(patches, (batch_size, -1, self.hidden_dim))
 
     def compute_output_shape(self, input_shape):
         height, width = input_shape[1], input_shape[2]
