@@ -60,10 +60,13 @@ def main():
 
 
 def parse_arguments():
+    sys.path.insert(0, ROOT)
+    from keras_siglip.losses import DEFAULT_CHUNK_SIZE
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-size", type=int, default=65536)
     parser.add_argument("--micro-batch-sizes", type=int, nargs="+", default=[4096])
-    parser.add_argument("--chunk-size", type=int, default=1024)
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--hidden-dim", type=int, default=128)
     parser.add_argument("--num-layers", type=int, default=2)
     parser.add_argument("--num-heads", type=int, default=2)

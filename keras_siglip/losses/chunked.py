@@ -35,13 +35,14 @@ from keras import ops
 from keras_siglip.losses.custom_gradient import accumulate_rows, scalar_with_gradient
 from keras_siglip.losses.logits import pairwise_logits
 
-# 1024 x 1024 tiles. A tile's three products (1024 x 768 by 768 x 1024 at D = 768,
-# 4.8 GFLOP together) are large enough for a CPU's matmul to run near its peak and
-# to make the loop and the elementwise work around them small; the tile's float32
-# logits and gradient (4 MiB each) stay in a server CPU's L3 cache. On a 2-core AMD
-# EPYC at B = 8,192 (JAX, benchmarks/loss.py), 1024 ran faster than 512, 2048 and
-# the dense loss. Accelerators may prefer larger tiles.
-DEFAULT_CHUNK_SIZE = 1024
+# 2048 x 2048 tiles. A tile's three products (2048 x 768 by 768 x 2048 at D = 768,
+# 19 GFLOP together) are large enough for a CPU's matmul to run near its peak and
+# make the loop and the elementwise work around them small; the tile's float32
+# logits and gradient take 16 MiB each. On a 2-core AMD EPYC (JAX,
+# benchmarks/loss.py, alternating processes) 2048 beat 1024 in each of three rounds
+# at B = 8,192 (2.14-2.44 s against 2.25-2.61 s) and tied at B = 16,384; 512 was
+# slower than both. Accelerators may prefer larger tiles.
+DEFAULT_CHUNK_SIZE = 2048
 
 
 def pair_labels(num_rows, num_columns, diagonal_offset):

@@ -74,7 +74,7 @@ def sigmoid_loss(
             positive integer computes the loss in `chunk_size x chunk_size` tiles
             of pairs and never holds more (extra memory `O(B * dim + chunk_size^2)`
             instead of `O(B^2)`), with the same value and gradients to float32
-            round-off. `losses.DEFAULT_CHUNK_SIZE` (1024) suits CPUs; it need not
+            round-off. `losses.DEFAULT_CHUNK_SIZE` (2048) suits CPUs; it need not
             divide the batch size. Under the ring, the tile size within each
             device's block.
         ring: `None` (automatic) computes the paper's multi-device ring loss
