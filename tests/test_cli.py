@@ -85,6 +85,13 @@ def test_training_batches_hold_distinct_items_and_every_digit(tmp_path):
     assert sorted(labels) == sorted(list(range(10)) * 2), "two images of every digit class"
     emoji_texts = [text for text in texts if text not in digit_captions]
     assert len(emoji_texts) == 20 and len(set(emoji_texts)) == 20, "distinct emoji"
+    # `batches()` (what `fit` consumes) yields the same draws as `batch()` for the seed.
+    again = cli.TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0).batches()
+    (first,) = next(again)
+    np.testing.assert_array_equal(first["images"], batch["images"])
+    np.testing.assert_array_equal(first["token_ids"], batch["token_ids"])
+    (second,) = next(again)
+    assert not np.array_equal(second["token_ids"], first["token_ids"])
     with pytest.raises(ValueError, match=r"must exceed the 20 digit images \(2 per class\) each batch holds, got 20"):
         cli.TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=20, seed=0)
 
