@@ -338,8 +338,8 @@ print(final)
 # - Zero-shot accuracy on the held-out digits stays at chance for three epochs, then
 #   climbs, noisily, to 33% after epoch 10 and ends at 26% (chance 10%). Ten short
 #   prompts are a narrow target, so it moves more from epoch to epoch than the
-#   retrieval numbers. The main job trains longer (2,000 steps) and reports more; see
-#   the README.
+#   retrieval numbers. The main job trains on more pairs (1,400 steps of 128) and
+#   reports more; see the README.
 
 # %% [markdown]
 # ## The learnt temperature and bias
