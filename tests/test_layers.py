@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+import backend_gradients
 import numpy_reference as reference
 from keras_siglip import layers
 
@@ -47,6 +48,49 @@ def test_patch_embedding_is_a_valid_convolution(rng, tmp_path):
     assert layer.compute_output_shape((None, 18, 14, 3)) == (None, 12, 6)
     check_config_round_trip(layer)
     check_keras_file_round_trip(layer, images, tmp_path)
+
+
+def test_patch_embedding_gradient_matches_the_convolution(rng):
+    # The layer computes the convolution as a matmul of flattened patches; its
+    # gradients must be those of Keras' own strided Conv2D on the same weights.
+    layer = layers.PatchEmbedding(patch_size=4, hidden_dim=6)
+    images = rng.normal(size=(2, 18, 14, 3)).astype("float32")
+    layer(images)
+    randomize(layer, rng)
+    convolution = keras.layers.Conv2D(6, 4, strides=4, padding="valid")
+    convolution.build(images.shape)
+    convolution.set_weights(layer.projection.get_weights())
+    target = keras.ops.convert_to_tensor(rng.normal(size=(2, 12, 6)).astype("float32"))
+
+    def loss(model_output):
+        return keras.ops.sum(keras.ops.reshape(model_output, (2, 12, 6)) * target)
+
+    value, ours = backend_gradients.variable_gradients(lambda: loss(layer(images)), layer.trainable_weights)
+    expected, theirs = backend_gradients.variable_gradients(
+        lambda: loss(convolution(images)), convolution.trainable_weights
+    )
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    for mine, reference_gradient in zip(ours, theirs):
+        np.testing.assert_allclose(mine, reference_gradient, rtol=1e-5, atol=1e-5)
+
+
+def test_token_dense_is_dense_on_flattened_tokens(rng, tmp_path):
+    layer = layers.TokenDense(5)
+    dense = keras.layers.Dense(5)
+    inputs = rng.normal(size=(2, 3, 4, 6)).astype("float32")
+    layer(inputs)
+    dense(inputs)
+    randomize(layer, rng)
+    dense.set_weights(layer.get_weights())
+    assert [v.path.split("/")[-1] for v in layer.weights] == ["kernel", "bias"]
+    kernel, bias = (as_numpy(v) for v in layer.weights)
+    np.testing.assert_allclose(as_numpy(layer(inputs)), inputs @ kernel + bias, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(as_numpy(layer(inputs)), as_numpy(dense(inputs)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(as_numpy(layer(inputs[0, 0])), inputs[0, 0] @ kernel + bias, rtol=1e-5, atol=1e-5)
+    symbolic = keras.Input((None, 6))
+    assert tuple(layer(symbolic).shape) == (None, None, 5)
+    check_config_round_trip(layer)
+    check_keras_file_round_trip(layer, inputs, tmp_path)
 
 
 def test_position_embedding_adds_a_learned_table(rng, tmp_path):

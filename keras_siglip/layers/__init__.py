@@ -2,6 +2,7 @@
 
 from keras_siglip.layers.attention import MultiHeadAttention
 from keras_siglip.layers.attention_pooling import AttentionPooling
+from keras_siglip.layers.dense import TokenDense
 from keras_siglip.layers.mlp import MLP
 from keras_siglip.layers.patch_embedding import PatchEmbedding
 from keras_siglip.layers.position_embedding import (
@@ -18,6 +19,7 @@ __all__ = [
     "PatchEmbedding",
     "PatchPositionEmbedding",
     "PositionEmbedding",
+    "TokenDense",
     "TransformerEncoderBlock",
     "resize_position_embeddings",
 ]

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_siglip.layers.dense import TokenDense
 from keras_siglip.validation import check_positive_int
 
 
@@ -46,7 +47,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         def projection(name):
-            return keras.layers.Dense(
+            return TokenDense(
                 hidden_dim,
                 kernel_initializer=self.kernel_initializer,
                 dtype=self.dtype_policy,

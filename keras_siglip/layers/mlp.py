@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_siglip.layers.dense import TokenDense
 from keras_siglip.validation import check_positive_int
 
 
@@ -22,11 +23,11 @@ class MLP(keras.layers.Layer):
         self.hidden_dim = hidden_dim
         self.intermediate_dim = intermediate_dim
         self.dropout_rate = dropout
-        self.expand = keras.layers.Dense(
+        self.expand = TokenDense(
             intermediate_dim, dtype=self.dtype_policy, name="expand"
         )
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
-        self.contract = keras.layers.Dense(
+        self.contract = TokenDense(
             hidden_dim, dtype=self.dtype_policy, name="contract"
         )
 

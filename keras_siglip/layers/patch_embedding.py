@@ -49,9 +49,21 @@ class PatchEmbedding(keras.layers.Layer):
         self.projection.build(input_shape)
 
     def call(self, images):
-        patches = self.projection(images)
-        batch_size = ops.shape(patches)[0]
-        return ops.reshape(patches, (batch_size, -1, self.hidden_dim))
+        # The convolution's own kernel, applied as one matmul of flattened patches:
+        # equal to the strided convolution, and its kernel gradient is a plain
+        # `patches^T @ output_gradient`, where XLA's CPU convolution gradient took 18x
+        # the forward pass (Nano/8 at batch 128: 19.5 ms against 1.1 ms).
+        size = self.patch_size
+        height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+        rows, columns = height // size, width // size
+        if rows * size != height or columns * size != width:
+            images = images[:, : rows * size, : columns * size, :]
+        patches = ops.reshape(images, (-1, rows, size, columns, size, channels))
+        patches = ops.transpose(patches, (0, 1, 3, 2, 4, 5))
+        patches = ops.reshape(patches, (-1, size * size * channels))
+        kernel = ops.reshape(self.projection.kernel, (size * size * channels, self.hidden_dim))
+        embedded = ops.matmul(ops.cast(patches, kernel.dtype), kernel) + self.projection.bias
+        return ops.reshape(embedded, (-1, rows * columns, self.hidden_dim))
 
     def compute_output_shape(self, input_shape):
         height, width = input_shape[1], input_shape[2]
