@@ -70,7 +70,7 @@ def build_parser():
         help="embedded dataset: 'emoji' captions in English, 'emoji-multilingual' in the "
         "14 languages of the emoji package (evaluation is in English either way)",
     )
-    train.add_argument("--steps", type=_positive, default=1400, help="optimizer steps")
+    train.add_argument("--steps", type=_positive, default=1800, help="optimizer steps")
     train.add_argument("--batch-size", type=_positive, default=128, help="pairs per step (the loss batch)")
     train.add_argument("--image-size", type=_positive, default=32, help="image side in pixels")
     train.add_argument("--variant", default="Nano/8", help="tower sizes, NAME/PATCH (e.g. Pico/8, Nano/8, B/16)")
