@@ -139,6 +139,43 @@ def test_batches_equal_the_preprocessor_on_the_decoded_images(tmp_path, preproce
 
 
 @backend_independent
+def test_jpegs_with_exif_orientation_and_cmyk_jpegs_read_as_pillow_reads_them(tmp_path, preprocessor, rng):
+    """Phone photos carry an EXIF orientation and print files are often CMYK: the
+    pipeline turns the first upright and converts the second to RGB, as Pillow
+    (`read_image`) does for image files."""
+    smooth = np.asarray(
+        Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((45, 30), Image.BICUBIC)
+    )
+    samples = []
+    for orientation in (1, 3, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buffer = io.BytesIO()
+        Image.fromarray(smooth).save(buffer, "JPEG", quality=90, exif=exif)
+        samples.append(buffer.getvalue())
+    buffer = io.BytesIO()
+    Image.fromarray(smooth).convert("CMYK").save(buffer, "JPEG", quality=90)
+    samples.append(buffer.getvalue())
+    assert Image.open(io.BytesIO(samples[-1])).mode == "CMYK"
+    captions = ["a red square", "the digit seven", "a photo of an item", "a photo", "seven"]
+    shard = tmp_path / "photos.tar"
+    files = []
+    with tarfile.open(shard, "w") as archive:
+        for index, (contents, caption) in enumerate(zip(samples, captions)):
+            _add(archive, f"{index:04d}.jpg", contents)
+            _add(archive, f"{index:04d}.txt", caption.encode())
+            files.append(str(tmp_path / f"{index}.jpg"))
+            with open(files[-1], "wb") as file:
+                file.write(contents)
+    batch = next(webdataset_corpus(str(shard), preprocessor, batch_size=5, shuffle_buffer=0).as_numpy_iterator())
+
+    expected = preprocessor({"images": [read_image(f) for f in files], "texts": captions})
+    np.testing.assert_allclose(batch["images"], expected["images"], atol=1e-5)
+    # The orientations give different images (the test would pass without EXIF otherwise).
+    assert all(np.abs(batch["images"][0] - batch["images"][i]).max() > 0.1 for i in (1, 2, 3))
+
+
+@backend_independent
 def test_corrupt_samples_are_skipped_and_counted_in_tar_shards(tmp_path, preprocessor):
     good = encode_image(np.full((10, 12, 3), 200, np.uint8), "jpeg")
     members = [

@@ -16,7 +16,9 @@ Every format goes through the same stages: the files, split between processes an
 shuffled, are read a few at a time (`interleave`); the raw samples (encoded image
 bytes and caption) pass a shuffle buffer; then images are decoded, squash-resized with
 antialiasing to `[-1, 1]` and captions tokenised by the preprocessor's `SigLIPTokenizer`,
-in parallel inside the `tf.data` graph; batches are prefetched. Nothing is held in
+in parallel inside the `tf.data` graph (JPEGs turned upright by their EXIF
+orientation, CMYK JPEGs converted to RGB, as Pillow does for image files); batches are
+prefetched. Nothing is held in
 memory beyond the buffers.
 
 A sample that cannot be used (unreadable file, image bytes that do not decode, no
@@ -33,6 +35,7 @@ import tarfile
 import numpy as np
 import tensorflow as tf
 
+from keras_siglip.data.exif import upright
 from keras_siglip.preprocessing import SigLIPPreprocessor, preprocess_images
 from keras_siglip.validation import check_positive_int
 
@@ -803,9 +806,11 @@ def _decode_and_resize(contents, image_size):
     composited over white and grey repeated exactly as everywhere else.
     """
     # JPEG through decode_jpeg: decode_image's integer-fast DCT differs from Pillow's.
+    # decode_jpeg converts CMYK to RGB as Pillow does, but ignores the EXIF orientation
+    # that Pillow's exif_transpose applies to image files: `upright` applies it.
     image = tf.cond(
         tf.io.is_jpeg(contents),
-        lambda: tf.io.decode_jpeg(contents, dct_method="INTEGER_ACCURATE"),
+        lambda: upright(tf.io.decode_jpeg(contents, dct_method="INTEGER_ACCURATE"), contents),
         lambda: tf.io.decode_image(contents, channels=0, expand_animations=False),
     )
 
