@@ -6,23 +6,26 @@ tag (0x0112) how to turn them upright. Pillow's `ImageOps.exif_transpose`, which
 so a corpus pipeline that decodes with TensorFlow would train on photos lying on their
 side. `upright(image, contents)` turns a decoded JPEG upright as Pillow does.
 
-The tag is found without leaving the graph: the JPEG's markers are walked from the
-start to the first APP1 segment holding "Exif\\0\\0", whose TIFF header gives the byte
-order and the first image file directory (IFD0), whose entries are scanned for the
-tag. Every read is a gather with clipped indices from the first `HEADER_BYTES` of the
-file, so truncated or malformed metadata reads as orientation 1 (as it is), never as
-an error.
+The tag is found without leaving the graph and without a loop (a per-sample
+`tf.while_loop` over the JPEG markers cost more than decoding the image): the first
+"Exif\\0\\0" in the first `HEADER_BYTES` must follow an APP1 marker and its length;
+its TIFF header gives the byte order and the first image file directory (IFD0), whose
+entries are scanned for the tag. JPEG escapes every 0xFF in its compressed data, so the
+marker cannot appear there. Every read is a gather with clipped indices, so truncated
+or malformed metadata reads as orientation 1 (as it is), never as an error. The
+reading costs about 0.25 ms of CPU per file (2026-11-27, 2-core AMD EPYC), against
+0.6-0.8 ms to decode a 256-pixel JPEG; only turned images are copied.
 """
 
 import tensorflow as tf
 
 __all__ = ["HEADER_BYTES", "exif_orientation", "upright"]
 
-# APP1 segments are at most 64 KiB and come before the image data; IFD0 sits at the
-# start of its segment.
-HEADER_BYTES = 1 << 17
-_MAX_MARKERS = 32
-_EXIF_SIGNATURE = (0x45, 0x78, 0x69, 0x66, 0x00, 0x00)  # "Exif\0\0"
+# Exif APP1 segments come first or second in the files cameras and editors write, and
+# IFD0 sits at the start of its segment.
+HEADER_BYTES = 1 << 16
+_EXIF_SIGNATURE = b"Exif\x00\x00"
+_APP1 = (0xFF, 0xE1)
 _ORIENTATION_TAG = 0x0112
 _MAX_IFD_ENTRIES = 256
 
@@ -37,60 +40,54 @@ def exif_orientation(contents):
         A scalar int32 tensor: 1 (upright) when the file has no EXIF segment, no
         orientation tag, a value outside 1-8, or metadata that cannot be read.
     """
-    head = tf.io.decode_raw(tf.strings.substr(contents, 0, HEADER_BYTES), tf.uint8)
+    # A few ops on whole vectors, not a few per byte: in a tf.data map every op
+    # costs microseconds whatever its size.
+    head_string = tf.strings.substr(contents, 0, HEADER_BYTES)
+    head = tf.io.decode_raw(head_string, tf.uint8)
     size = tf.shape(head)[0]
-    # One byte more, so that the clipped gathers below have something to read when the
-    # file is empty.
-    head = tf.concat([tf.cast(head, tf.int32), [0]], axis=0)
+    # One byte more, so that the clipped gathers have something to read in an empty file.
+    head = tf.concat([head, tf.zeros([1], tf.uint8)], axis=0)
 
-    def byte(index):
-        index = tf.convert_to_tensor(index, tf.int32)
-        inside = (index >= 0) & (index < size)
-        return tf.where(inside, tf.gather(head, tf.clip_by_value(index, 0, size)), 0)
+    def bytes_at(positions):
+        inside = (positions >= 0) & (positions < size)
+        values = tf.cast(tf.gather(head, tf.clip_by_value(positions, 0, size)), tf.int32)
+        return tf.where(inside, values, 0)
 
-    def big_endian_16(index):
-        return byte(index) * 256 + byte(index + 1)
+    # The bytes before the first signature (a string search, one op).
+    before = tf.strings.split(head_string, sep=_EXIF_SIGNATURE, maxsplit=1)
+    signature = tf.strings.length(tf.concat([before, [""]], axis=0)[0])
+    tiff = signature + len(_EXIF_SIGNATURE)
+    # SOI, the APP1 marker before the segment length, and the 8-byte TIFF header:
+    # byte order ("II" little-endian, "MM" big-endian), 42, the offset of IFD0.
+    start = bytes_at(tf.concat([[0, 1, signature - 4, signature - 3], tiff + tf.range(8)], axis=0))
+    little_endian = (start[4] == 0x49) & (start[5] == 0x49)
 
-    # Walk the markers: each segment is 0xFF, a marker byte and a big-endian length
-    # that counts itself. Stop at the first Exif APP1, at the image data (SOS) or at
-    # anything that is not a marker.
-    def walking(position, found, steps):
-        return (found < 0) & (steps < _MAX_MARKERS) & (byte(position) == 0xFF) & (byte(position + 1) != 0xDA)
+    def number(values):
+        """Unsigned integers from their bytes along the last axis, in the file's order."""
+        width = values.shape[-1]
+        powers = tf.constant([256**i for i in range(width)], tf.int32)
+        powers = tf.where(little_endian, powers, tf.reverse(powers, [0]))
+        return tf.reduce_sum(values * powers, axis=-1)
 
-    def step(position, found, steps):
-        length = big_endian_16(position + 2)
-        signature = tf.stack([byte(position + 4 + i) for i in range(len(_EXIF_SIGNATURE))])
-        is_exif = (byte(position + 1) == 0xE1) & tf.reduce_all(signature == _EXIF_SIGNATURE)
-        found = tf.where(is_exif, position + 4 + len(_EXIF_SIGNATURE), found)
-        # A length under 2 would loop in place: end the walk.
-        position = tf.where(length >= 2, position + 2 + length, size)
-        return position, found, steps + 1
-
-    is_jpeg = (byte(0) == 0xFF) & (byte(1) == 0xD8)
-    _, tiff, _ = tf.while_loop(walking, step, (tf.where(is_jpeg, 2, size), tf.constant(-1), tf.constant(0)))
-
-    little_endian = (byte(tiff) == 0x49) & (byte(tiff + 1) == 0x49)  # "II"; "MM" is big-endian
-
-    def read(index, width):
-        values = [byte(index + i) for i in range(width)]
-        big = little = 0
-        for first, last in zip(values, values[::-1]):
-            big = big * 256 + first
-            little = little * 256 + last
-        return tf.where(little_endian, little, big)
-
-    # The IFD offset counts from the TIFF header, which takes 8 bytes; offsets of 2**31
-    # and more wrap to negative int32 values and fail the test too.
-    directory_offset = read(tiff + 4, 4)
-    valid_header = (tiff >= 0) & (read(tiff + 2, 2) == 42) & (directory_offset >= 8) & (directory_offset < HEADER_BYTES)
+    # Offsets of 2**31 and more wrap to negative int32 values and fail the range test.
+    directory_offset = number(start[8:12])
+    valid = (
+        (tf.size(before) > 1)
+        & tf.reduce_all(tf.equal(start[:4], [0xFF, 0xD8, *_APP1]))
+        & (number(start[6:8]) == 42)
+        & (directory_offset >= 8)
+        & (directory_offset < HEADER_BYTES)
+    )
+    # IFD0: a 2-byte entry count, then 12-byte entries (tag, type, count, value); the
+    # value of a SHORT sits in the first two bytes of its field.
     directory = tiff + directory_offset
-    count = tf.minimum(read(directory, 2), _MAX_IFD_ENTRIES)
-    entries = directory + 2 + 12 * tf.range(_MAX_IFD_ENTRIES)
-    is_orientation = (tf.range(_MAX_IFD_ENTRIES) < count) & (read(entries, 2) == _ORIENTATION_TAG)
-    # The value of a SHORT sits in the first two bytes of the entry's value field.
-    values = tf.where(is_orientation, read(entries + 8, 2), 0)
-    orientation = tf.reduce_max(values)
-    usable = valid_header & tf.reduce_any(is_orientation) & (orientation >= 1) & (orientation <= 8)
+    offsets = tf.constant([[0, 1, 8, 9]]) + 2 + 12 * tf.range(_MAX_IFD_ENTRIES)[:, None]
+    entries = bytes_at(directory + tf.concat([[[0, 1, 0, 1]], offsets], axis=0))
+    count = number(entries[0, :2])
+    tags, values = number(entries[1:, :2]), number(entries[1:, 2:])
+    is_orientation = (tf.range(_MAX_IFD_ENTRIES) < count) & (tags == _ORIENTATION_TAG)
+    orientation = tf.reduce_max(tf.where(is_orientation, values, 0))
+    usable = valid & tf.reduce_any(is_orientation) & (orientation >= 1) & (orientation <= 8)
     return tf.where(usable, orientation, 1)
 
 
@@ -104,17 +101,15 @@ def upright(image, contents):
     Returns:
         The upright image; orientations 5-8 swap height and width.
     """
-    flip_rows = lambda x: tf.reverse(x, [0])  # noqa: E731
-    flip_columns = lambda x: tf.reverse(x, [1])  # noqa: E731
-    transpose = lambda x: tf.transpose(x, [1, 0, 2])  # noqa: E731
-    branches = [
-        lambda: image,  # 1: upright
-        lambda: flip_columns(image),  # 2: mirrored left to right
-        lambda: flip_rows(flip_columns(image)),  # 3: rotated 180 degrees
-        lambda: flip_rows(image),  # 4: mirrored top to bottom
-        lambda: transpose(image),  # 5: mirrored along the main diagonal
-        lambda: flip_columns(transpose(image)),  # 6: turned 90 degrees clockwise to be upright
-        lambda: flip_rows(flip_columns(transpose(image))),  # 7: mirrored along the other diagonal
-        lambda: flip_rows(transpose(image)),  # 8: turned 90 degrees anticlockwise to be upright
-    ]
-    return tf.switch_case(exif_orientation(contents) - 1, branches)
+    # Orientations 5-8 transpose first; then 2, 3, 6 and 7 mirror the columns and 3,
+    # 4, 7 and 8 the rows (6 and 8 are the quarter turns, 5 and 7 the diagonal
+    # mirrors). Upright images, the usual case, are not copied.
+    orientation = exif_orientation(contents)
+
+    def turn():
+        transposed = tf.transpose(image, tf.where(orientation >= 5, [1, 0, 2], [0, 1, 2]))
+        flip_rows = tf.reduce_any(orientation == [3, 4, 7, 8])
+        flip_columns = tf.reduce_any(orientation == [2, 3, 6, 7])
+        return tf.reverse(transposed, tf.boolean_mask([0, 1], [flip_rows, flip_columns]))
+
+    return tf.cond(orientation == 1, lambda: image, turn)
