@@ -19,7 +19,14 @@ first, the pipeline is not the bottleneck. Both share the machine's cores with t
 pipeline's threads.
 
     python benchmarks/input_pipeline.py                        # 224 px, Nano/16
+    python benchmarks/input_pipeline.py --processes 2 --skip-model   # as 2 hosts would read
     python benchmarks/input_pipeline.py --image-size 32 --variant Nano/8 --source-size 64
+
+`--processes N` adds a row per format for N processes started together, each reading
+its own share of the shards (`shard=(index, N)`, as N hosts would): the pairs all of
+them read over the slowest one's time. One process runs its tf.data stages on threads
+that share a Python interpreter (tar shards are read by Python generators); separate
+processes share nothing but the cores.
 
 TensorFlow's default CPU allocator takes every large tensor (a decoded or resized
 image) from the system's `malloc`; `TF_CPU_ALLOCATOR_USE_BFC=true` in the environment
@@ -88,6 +95,66 @@ def time_passes(dataset, repeats):
         pairs = sum(len(batch["token_ids"]) for batch in dataset)
         rates.append(pairs / (time.perf_counter() - start))
         cpu.append(1000 * (time.process_time() - start_cpu) / pairs)
+    return statistics.median(rates), statistics.median(cpu), pairs
+
+
+def _shard_passes(
+    function_name, files, tokenizer_proto, image_size, sequence_length, batch_size, repeats, index, count, queue, go
+):
+    """One process of a `--processes` run: time passes over its shard, report to `queue`."""
+    try:
+        import keras_siglip.data as data
+        from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
+
+        tokenizer = SigLIPTokenizer(tokenizer_proto, sequence_length)
+        preprocessor = SigLIPPreprocessor(tokenizer, image_size=image_size)
+        dataset = getattr(data, function_name)(files, preprocessor, batch_size, seed=0, shard=(index, count))
+        sum(len(batch["token_ids"]) for batch in dataset)
+    except Exception as error:  # reported by the parent, which would wait forever otherwise
+        queue.put(f"process {index}: {type(error).__name__}: {error}")
+        return
+    queue.put("ready")
+    go.wait()
+    results = []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        pairs = sum(len(batch["token_ids"]) for batch in dataset)
+        results.append((pairs, time.perf_counter() - start, time.process_time() - start_cpu))
+    queue.put(results)
+
+
+def time_processes(function_name, files, args, tokenizer_proto):
+    """Pairs per second of `args.processes` processes reading their shards at once
+    (median over passes of all their pairs over the slowest one's time), and CPU ms per pair."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue, go = context.Queue(), context.Event()
+    workers = [
+        context.Process(
+            target=_shard_passes,
+            args=(function_name, files, tokenizer_proto, args.image_size, args.sequence_length, args.batch_size,
+                  args.repeats, index, args.processes, queue, go),
+        )
+        for index in range(args.processes)
+    ]
+    for worker in workers:
+        worker.start()
+    # Every warm-up pass first, so that no process times its passes while another warms up.
+    failures = [message for message in [queue.get() for _ in workers] if message != "ready"]
+    go.set()
+    if failures:
+        for worker in workers:
+            worker.join()
+        raise RuntimeError("; ".join(failures))
+    results = [queue.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    rates, cpu = [], []
+    for passes in zip(*results):
+        pairs = sum(p for p, _, _ in passes)
+        rates.append(pairs / max(seconds for _, seconds, _ in passes))
+        cpu.append(1000 * sum(c for _, _, c in passes) / pairs)
     return statistics.median(rates), statistics.median(cpu), pairs
 
 
@@ -164,6 +231,9 @@ def main():
     parser.add_argument("--steps", type=int, default=8, help="timed fit steps")
     parser.add_argument("--warmup", type=int, default=2, help="fit steps before timing (compilation)")
     parser.add_argument("--skip-model", action="store_true", help="time the pipeline only")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="also time this many processes reading their shards at once"
+    )
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -190,6 +260,11 @@ def main():
             rate, cpu_ms, pairs = time_passes(dataset, args.repeats)
             rows.append((name, f"{rate:,.0f}", f"{cpu_ms:.2f}"))
             print(f"  {name}: {rate:,.0f} pairs/s, {cpu_ms:.2f} CPU ms/pair ({pairs} pairs a pass)", flush=True)
+            if args.processes > 1:
+                rate, cpu_ms, pairs = time_processes(function.__name__, files, args, tokenizer.proto)
+                name = f"{name}, {args.processes} processes (one shard each)"
+                rows.append((name, f"{rate:,.0f}", f"{cpu_ms:.2f}"))
+                print(f"  {name}: {rate:,.0f} pairs/s, {cpu_ms:.2f} CPU ms/pair ({pairs} pairs a pass)", flush=True)
         if not args.skip_model:
             parameters, memory_rate, pipeline_rate = model_rates(args, preprocessor, shards)
             rows.append((f"{args.variant} `fit`, one batch in memory ({parameters:,} parameters)", f"{memory_rate:,.0f}", ""))
