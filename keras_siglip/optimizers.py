@@ -19,7 +19,9 @@ The fused kernel computes the same step as Keras' AdamW:
 
 PyTorch adds its epsilon to the bias-corrected `sqrt(v / (1 - beta_2^t))`; Keras adds
 it before the correction, so each step passes PyTorch `epsilon / sqrt(1 - beta_2^t)`,
-which makes the two identical. Global-norm clipping (`global_clipnorm`) scales the
+which makes the two identical. `learning_rate_multipliers` (variable path -> factor) scales the Adam step of the
+variables it names, on every backend (the decay keeps the plain rate); SigLIP's
+`compile` uses it for the temperature and bias. Global-norm clipping (`global_clipnorm`) scales the
 gradients by `min(1, clipnorm / norm)` inside the kernel (its `grad_scale`, which
 divides). Options the fused path does not cover (`amsgrad`, `clipnorm`,
 `clipvalue`, gradient accumulation, EMA, loss scaling, variable constraints) fall back
@@ -33,11 +35,21 @@ __all__ = ["AdamW"]
 
 @keras.saving.register_keras_serializable(package="keras_siglip")
 class AdamW(keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW`, with a fused update on the PyTorch backend.
+    """`keras.optimizers.AdamW`, with a fused update on the PyTorch backend and
+    per-variable learning-rate multipliers.
 
     Takes every argument of `keras.optimizers.AdamW` and keeps its state in the same
     variables, so checkpoints move freely between the two. See the module docstring
     for what the PyTorch path computes and when it falls back to Keras' update.
+
+    Args:
+        learning_rate_multipliers: optional dict from a variable's `path` to a
+            factor on the learning rate of its Adam step (weight decay keeps the
+            plain rate). Adam moves a weight by about the learning rate per step
+            whatever its gradient's scale, so a scalar such as SigLIP's
+            `log_temperature` can travel at most about `learning_rate * steps`: in a
+            short run from the paper's initialisation, too little.
+        **kwargs: the arguments of `keras.optimizers.AdamW`.
 
     Example:
 
@@ -47,7 +59,36 @@ class AdamW(keras.optimizers.AdamW):
     >>> optimizer.apply([keras.ops.ones((2, 2))], [weights])
     >>> round(float(weights.numpy()[0, 0]), 4)  # 1 * (1 - 0.1 * 0.5) - 0.1
     0.85
+    >>> scalar = keras.Variable(0.0, name="scale")
+    >>> optimizer = AdamW(learning_rate=0.1, learning_rate_multipliers={scalar.path: 10.0})
+    >>> optimizer.apply([keras.ops.ones(())], [scalar])
+    >>> round(float(scalar.numpy()), 4)  # Adam's first step is the rate: 10 x 0.1
+    -1.0
     """
+
+    def __init__(self, *args, learning_rate_multipliers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        multipliers = dict(learning_rate_multipliers or {})
+        for path, multiplier in multipliers.items():
+            if not isinstance(path, str) or isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or multiplier <= 0:
+                raise ValueError(
+                    "`learning_rate_multipliers` must map variable paths (str) to positive "
+                    f"numbers; got {path!r}: {multiplier!r}."
+                )
+        self.learning_rate_multipliers = {path: float(multiplier) for path, multiplier in multipliers.items()}
+
+    def update_step(self, gradient, variable, learning_rate):
+        # On TensorFlow `variable` is the backend's own variable: find the Keras one.
+        path = self._trainable_variables[self._get_variable_index(variable)].path
+        multiplier = self.learning_rate_multipliers.get(path)
+        if multiplier is not None and multiplier != 1.0:
+            learning_rate = keras.ops.multiply(learning_rate, multiplier)
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["learning_rate_multipliers"] = dict(self.learning_rate_multipliers)
+        return config
 
     def _backend_apply_gradients(self, grads, trainable_variables):
         if keras.backend.backend() == "torch" and self._fused_update_applies(trainable_variables):
@@ -69,8 +110,8 @@ class AdamW(keras.optimizers.AdamW):
 def _torch_fused_update(optimizer, grads, trainable_variables):
     """The PyTorch backend's update: one fused AdamW kernel call per group.
 
-    Groups are (dtype, decays or not); the step counter, learning rate and
-    clipping factor are shared. Runs without autograd, in place on the variables'
+    Groups are (dtype, decays or not, learning-rate multiplier); the step counter,
+    learning rate and clipping factor are shared. Runs without autograd, in place on the variables'
     tensors and the optimizer's moment slots.
     """
     import torch
@@ -91,7 +132,8 @@ def _torch_fused_update(optimizer, grads, trainable_variables):
         for grad, variable in zip(grads, trainable_variables):
             index = optimizer._get_variable_index(variable)
             decays = bool(optimizer.weight_decay) and optimizer._use_weight_decay(variable)
-            group = groups.setdefault((variable.dtype, decays), ([], [], [], []))
+            multiplier = optimizer.learning_rate_multipliers.get(variable.path, 1.0)
+            group = groups.setdefault((variable.dtype, decays, multiplier), ([], [], [], []))
             for items, item in zip(
                 group,
                 (
@@ -102,7 +144,7 @@ def _torch_fused_update(optimizer, grads, trainable_variables):
                 ),
             ):
                 items.append(item)
-        for (_, decays), (weights, gradients, momentums, velocities) in groups.items():
+        for (_, decays, multiplier), (weights, gradients, momentums, velocities) in groups.items():
             # The kernel reads the step count (PyTorch's optimizer increments it
             # before the call), so one tensor serves every weight.
             steps = [torch.full((), step, dtype=torch.float32)] * len(weights)
@@ -113,10 +155,11 @@ def _torch_fused_update(optimizer, grads, trainable_variables):
                 velocities,
                 [],
                 steps,
-                lr=learning_rate,
+                lr=learning_rate * multiplier,
                 beta1=optimizer.beta_1,
                 beta2=optimizer.beta_2,
-                weight_decay=optimizer.weight_decay if decays else 0.0,
+                # The kernel decays by lr * weight_decay: the decay keeps the plain rate.
+                weight_decay=optimizer.weight_decay / multiplier if decays else 0.0,
                 eps=epsilon,
                 amsgrad=False,
                 maximize=False,

@@ -139,6 +139,34 @@ def test_augment_identity_and_integer_shift_against_numpy(rng):
     np.testing.assert_allclose(turned, square[:, ::-1, ::-1], atol=1e-4)
 
 
+def test_augment_against_scipy_interpolation(rng):
+    """Random rotations, zooms and shifts of non-square images against SciPy's bilinear
+    `map_coordinates` at the same source coordinates (outside pixels are `fill`)."""
+    from scipy import ndimage
+
+    images = rng.uniform(-1, 1, size=(5, 9, 13, 3)).astype("float32")
+    draws = np.random.default_rng(7)
+    augmented = emoji.augment(images, draws, max_rotation=40.0, scale=(0.6, 1.4), max_shift=0.3, fill=0.5)
+
+    draws = np.random.default_rng(7)
+    angle = np.deg2rad(draws.uniform(-40.0, 40.0, size=5))
+    zoom = draws.uniform(0.6, 1.4, size=5)
+    shift = draws.uniform(-0.3, 0.3, size=(5, 2)) * np.array([9, 13])
+    ys, xs = np.mgrid[0:9, 0:13].astype("float64")
+    cy, cx = 4.0, 6.0
+    for index in range(5):
+        dy = (ys - cy - shift[index, 0]) / zoom[index]
+        dx = (xs - cx - shift[index, 1]) / zoom[index]
+        source_y = cy + np.cos(angle[index]) * dy - np.sin(angle[index]) * dx
+        source_x = cx + np.sin(angle[index]) * dy + np.cos(angle[index]) * dx
+        for channel in range(3):
+            expected = ndimage.map_coordinates(
+                images[index, :, :, channel].astype("float64"), [source_y, source_x], order=1, mode="grid-constant", cval=0.5
+            )
+            np.testing.assert_allclose(augmented[index, :, :, channel], expected, atol=2e-5)
+    assert augmented.dtype == np.float32
+
+
 def test_bad_arguments_are_explained():
     with pytest.raises(ValueError, match="`num_held_out` must be a positive integer, got 0"):
         emoji.load_emoji(num_held_out=0)

@@ -114,6 +114,31 @@ def test_weight_decay_shrinks_kernels_only(rng):
     assert {"bias", "gamma", "beta", "embeddings", "probe", "log_temperature"} <= excluded
 
 
+@pytest.mark.parametrize("multiplier", [1.0, 10.0])
+def test_temperature_and_bias_learning_rate_multiplier(rng, multiplier):
+    """Adam's first step moves every weight with a nonzero gradient by the learning
+    rate (m / sqrt(v) = g / |g|): the temperature and bias move `multiplier` times
+    as far, the other weights (no decay here) by the plain rate."""
+    model = pico()
+    model.compile(
+        learning_rate=1e-3, weight_decay=0.0, gradient_clip_norm=None,
+        temperature_and_bias_learning_rate_multiplier=multiplier,
+    )
+    variables = model.trainable_variables
+    before = [as_numpy(v) for v in variables]
+    # Bounded away from zero, where Adam's epsilon would matter.
+    gradients = [(rng.choice([-1, 1], v.shape) * rng.uniform(0.5, 1.5, v.shape)).astype("float32") for v in variables]
+    model.optimizer.apply([keras.ops.convert_to_tensor(g) for g in gradients], variables)
+    for variable, old, gradient in zip(variables, before, gradients):
+        rate = 1e-3 * (multiplier if variable.path in ("siglip/log_temperature", "siglip/bias") else 1.0)
+        # Adam's epsilon (1e-7) against gradients of order 1 leaves a relative 1e-6 or so.
+        np.testing.assert_allclose(as_numpy(variable), old - rate * np.sign(gradient), rtol=0, atol=1e-6 * rate / 1e-3)
+    if multiplier != 1.0:
+        # Saved with the model's compile config: the optimizer carries the multipliers.
+        restored = keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer))
+        assert restored.learning_rate_multipliers == {"siglip/log_temperature": 10.0, "siglip/bias": 10.0}
+
+
 def test_compile_rejects_bad_settings():
     model = pico()
     with pytest.raises(ValueError, match="`learning_rate` must be a float"):
@@ -122,6 +147,10 @@ def test_compile_rejects_bad_settings():
         model.compile(warmup_steps=10)
     with pytest.raises(ValueError, match="Unknown loss 'l2'"):
         model.compile(loss="l2")
+    with pytest.raises(ValueError, match="`temperature_and_bias_learning_rate_multiplier` must be a positive number, got 0"):
+        model.compile(temperature_and_bias_learning_rate_multiplier=0)
+    with pytest.raises(ValueError, match="applies to the default optimizer; with your own `optimizer`"):
+        model.compile(optimizer="adam", temperature_and_bias_learning_rate_multiplier=10)
 
 
 def test_warmup_cosine_schedule():

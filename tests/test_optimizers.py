@@ -16,7 +16,8 @@ SHAPES = [(3, 4), (4,), (2, 3, 5), (1,)]
 
 
 def numpy_adamw(weights, gradient_steps, learning_rates, weight_decay, decays,
-                beta_1=0.9, beta_2=0.999, epsilon=1e-7, global_clipnorm=None):
+                beta_1=0.9, beta_2=0.999, epsilon=1e-7, global_clipnorm=None, multipliers=None):
+    multipliers = multipliers or [1.0] * len(weights)
     weights = [w.astype(np.float64).copy() for w in weights]
     m = [np.zeros_like(w) for w in weights]
     v = [np.zeros_like(w) for w in weights]
@@ -30,7 +31,7 @@ def numpy_adamw(weights, gradient_steps, learning_rates, weight_decay, decays,
                 weights[i] *= 1 - lr * weight_decay
             m[i] = beta_1 * m[i] + (1 - beta_1) * g
             v[i] = beta_2 * v[i] + (1 - beta_2) * g**2
-            alpha = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+            alpha = lr * multipliers[i] * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
             weights[i] -= alpha * m[i] / (np.sqrt(v[i]) + epsilon)
     return weights, m, v
 
@@ -117,6 +118,35 @@ def test_amsgrad_falls_back_to_keras(rng):
                     weight_decay=0.1, amsgrad=True)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_learning_rate_multipliers_scale_the_adam_step_not_the_decay(rng, fused):
+    """Multipliers by variable path: the Adam step of w0 is 10x, of w2 0.5x; the decay
+    keeps the plain rate. `clipvalue` far above the gradients takes Keras' own
+    update on PyTorch instead of the fused kernel, changing nothing else."""
+    weights, gradient_steps = random_problem(rng)
+    exclude = [1, 3]
+    options = {} if fused else {"clipvalue": 1e9}
+    optimizer, result = run(
+        AdamW, weights, gradient_steps, exclude, learning_rate=0.01, weight_decay=0.3,
+        learning_rate_multipliers={"w0": 10.0, "w2": 0.5}, **options,
+    )
+    expected, _, _ = numpy_adamw(
+        weights, gradient_steps, [0.01] * 4, 0.3, [i not in exclude for i in range(4)],
+        multipliers=[10.0, 1.0, 0.5, 1.0],
+    )
+    for got, want in zip(result, expected):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    restored = AdamW.from_config(optimizer.get_config())
+    assert restored.learning_rate_multipliers == {"w0": 10.0, "w2": 0.5}
+
+
+def test_bad_learning_rate_multipliers_are_explained():
+    with pytest.raises(ValueError, match="`learning_rate_multipliers` must map variable paths .* got 'w0': 0"):
+        AdamW(learning_rate_multipliers={"w0": 0})
+    with pytest.raises(ValueError, match="`learning_rate_multipliers` must map variable paths .* got 3: 2.0"):
+        AdamW(learning_rate_multipliers={3: 2.0})
 
 
 def test_serializes_as_itself():

@@ -191,28 +191,41 @@ def augment(images, rng, max_rotation=15.0, scale=(0.8, 1.1), max_shift=0.12, fi
         A float32 array shaped like `images`.
     """
     images = np.asarray(images, dtype="float32")
-    batch, height, width, _ = images.shape
+    batch, height, width, channels = images.shape
     angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation, size=batch))
     zoom = rng.uniform(scale[0], scale[1], size=batch)
     shift = rng.uniform(-max_shift, max_shift, size=(batch, 2)) * np.array([height, width])
-    # Output pixel (y, x) samples the input at centre + R(-angle) (p - centre - shift) / zoom.
+
+    def per_image(values):
+        return np.asarray(values, dtype="float32")[:, None, None]
+
+    # Output pixel (y, x) samples the input at centre + R(-angle) (p - centre - shift) / zoom,
+    # in float32 throughout (this runs on every training batch).
     ys, xs = np.meshgrid(np.arange(height, dtype="float32"), np.arange(width, dtype="float32"), indexing="ij")
     cy, cx = (height - 1) / 2, (width - 1) / 2
-    dy = (ys[None] - cy - shift[:, 0, None, None]) / zoom[:, None, None]
-    dx = (xs[None] - cx - shift[:, 1, None, None]) / zoom[:, None, None]
-    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    source_y = cy + cos * dy - sin * dx
-    source_x = cx + sin * dy + cos * dx
-    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=fill)
-    source_y = np.clip(source_y + 1, 0, height + 0.999)
-    source_x = np.clip(source_x + 1, 0, width + 0.999)
-    y0, x0 = np.floor(source_y).astype("int32"), np.floor(source_x).astype("int32")
-    y1, x1 = np.minimum(y0 + 1, height + 1), np.minimum(x0 + 1, width + 1)
-    wy, wx = (source_y - y0)[..., None], (source_x - x0)[..., None]
-    b = np.arange(batch)[:, None, None]
-    top = padded[b, y0, x0] * (1 - wx) + padded[b, y0, x1] * wx
-    bottom = padded[b, y1, x0] * (1 - wx) + padded[b, y1, x1] * wx
-    return (top * (1 - wy) + bottom * wy).astype("float32")
+    dy = (ys[None] - per_image(cy + shift[:, 0])) * per_image(1 / zoom)
+    dx = (xs[None] - per_image(cx + shift[:, 1])) * per_image(1 / zoom)
+    cos, sin = per_image(np.cos(angle)), per_image(np.sin(angle))
+    # In the coordinates of the image padded by one pixel of `fill` on each side; the
+    # largest float32 below the last pad pixel keeps its right-hand neighbour in range.
+    source_y = np.clip(cy + 1 + cos * dy - sin * dx, 0, np.nextafter(np.float32(height + 1), np.float32(0)))
+    source_x = np.clip(cx + 1 + sin * dy + cos * dx, 0, np.nextafter(np.float32(width + 1), np.float32(0)))
+    y0, x0 = source_y.astype("int32"), source_x.astype("int32")
+    wy = (source_y - y0.astype("float32"))[..., None]
+    wx = (source_x - x0.astype("float32"))[..., None]
+    # Bilinear interpolation by four gathers along one flat axis of pixels (a third of
+    # the time of gathering by batch, row and column indices).
+    padded_width = width + 2
+    pixels = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=fill).reshape(-1, channels)
+    top_left = (np.arange(batch, dtype="int32")[:, None, None] * (height + 2) + y0) * padded_width + x0
+    right = (x0 < width + 1).astype("int32")
+    below = (y0 < height + 1).astype("int32") * padded_width
+    def at(index):
+        return np.take(pixels, index, axis=0)
+
+    top = at(top_left) * (1 - wx) + at(top_left + right) * wx
+    bottom = at(top_left + below) * (1 - wx) + at(top_left + below + right) * wx
+    return top * (1 - wy) + bottom * wy
 
 
 @functools.lru_cache(maxsize=4)
