@@ -77,6 +77,13 @@ def build_parser():
     train.add_argument("--loss", choices=("sigmoid", "softmax"), default="sigmoid", help="contrastive loss")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
     train.add_argument(
+        "--temperature-and-bias-learning-rate-multiplier",
+        type=_positive_float,
+        default=1.0,
+        help="factor on the learning rate of the loss's temperature and bias (Adam moves each by about the "
+        "learning rate per step, so in a short run they stay near the paper's initialisation)",
+    )
+    train.add_argument(
         "--weight-decay",
         type=_non_negative_float,
         default=1e-4,
@@ -200,6 +207,13 @@ def _positive(text):
     return value
 
 
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _non_negative_float(text):
     value = float(text)
     if not value >= 0:
@@ -259,6 +273,7 @@ def train(args):
         weight_decay=args.weight_decay,
         warmup_steps=max(1, args.steps // 20),
         decay_steps=args.steps,
+        temperature_and_bias_learning_rate_multiplier=args.temperature_and_bias_learning_rate_multiplier,
     )
     print(f"Preparing took {time.perf_counter() - start:.0f} s. Training for {args.steps} steps of {args.batch_size} pairs:")
     train_start = time.perf_counter()

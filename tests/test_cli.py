@@ -36,10 +36,11 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
     status = cli.main(
         ["train", "--steps", "3", "--batch-size", "24", "--variant", "Pico/8", "--image-size", "16",
          "--vocabulary-size", "300", "--sequence-length", "12", "--held-out", "40", "--output-dir", output,
-         "--learning-rate", "0.002", "--weight-decay", "0.0005"]
+         "--learning-rate", "0.002", "--weight-decay", "0.0005", "--temperature-and-bias-learning-rate-multiplier", "5"]
     )
     assert status == 0
     assert compiled["learning_rate"] == 0.002 and compiled["weight_decay"] == 0.0005
+    assert compiled["temperature_and_bias_learning_rate_multiplier"] == 5.0
     printed = capsys.readouterr().out
     assert "zero_shot_top1" in printed and "(chance 10.0%)" in printed and "(chance 2.5%)" in printed
 
@@ -100,7 +101,8 @@ def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = capsys.readouterr().out
-    for option in ("--dataset", "--data", "--image-root", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir", "--learning-rate", "--weight-decay"):
+    for option in ("--dataset", "--data", "--image-root", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir", "--learning-rate", "--weight-decay",
+                   "--temperature-and-bias-learning-rate-multiplier"):
         assert option in text
 
 
@@ -114,6 +116,9 @@ def test_bad_option_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--weight-decay", "-0.1"])
     assert "--weight-decay: must be a number >= 0, got -0.1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--temperature-and-bias-learning-rate-multiplier", "0"])
+    assert "must be a positive number, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("dataset", sorted(cli.DATASETS))
