@@ -505,20 +505,21 @@ for language, row in sorted(zip(LANGUAGES, off_diagonal), key=lambda item: -item
 # every number below is in the outputs above):
 #
 # - **Reaching the images, no language is clearly worse.** Held-out text-to-image
-#   recall@5 ranges from 6.3% (Arabic) to 11.3% (German), against a chance of 1.7%;
-#   Japanese (11.0%) is among the best and English (9.0%) in the middle. With 300
+#   recall@5 ranges from 5.3% (Turkish) to 14.0% (Korean), against a chance of 1.7%;
+#   Japanese and German (12.0%) are among the best and English (7.7%) below the
+#   middle. With 300
 #   queries one emoji is 0.33 points, and the standard error of a recall near 9% is
 #   about 1.7 points, so most of these differences are noise. Recall@1 is low in
-#   every language (0.7% to 4.0%, chance 0.3%): names the model never saw, spelt in
-#   pieces, are hard for a model this small after 1,800 steps, and most of the
+#   every language (0.3% to 3.7%, chance 0.3%): names the model never saw, spelt in
+#   pieces, are hard for a model this small after 1,800 steps, and several of the
 #   recall curves above were still rising.
 # - **Caption counts do not explain anything here**: every emoji has a name in all
 #   14 languages, so each language gets about the same share of the batches
 #   (English slightly more, through its aliases).
 # - **Scripts show in how the languages meet each other.** In the text-to-text test,
 #   the eight Latin-script languages find a held-out name's translation among 300
-#   names 5.6% to 8.4% of the time on average; the six others (Japanese, Persian,
-#   Korean, Chinese, Russian, Arabic) 2.1% to 3.4% (chance 0.3%). Latin-script names
+#   names 5.1% to 8.9% of the time on average; the six others (Japanese, Arabic,
+#   Persian, Korean, Russian, Chinese) 2.4% to 3.8% (chance 0.3%). Latin-script names
 #   share pieces ("familia", "família", "famiglia", "familie"), a bridge between
 #   languages that needs no image; the brightest off-diagonal cell of the heatmap is
 #   Spanish and Portuguese. Names in Cyrillic, Arabic script, Hangul, kana or Han
