@@ -322,3 +322,17 @@ def test_symbolic_inputs_are_checked_while_tracing():
         pngs.map(lambda png: preprocess_images(tf.io.decode_png(png), 8))
     decoded = pngs.map(lambda png: preprocess_images(tf.io.decode_png(png, channels=3), 8))
     np.testing.assert_allclose(next(iter(decoded)).numpy(), -1.0, atol=1e-6)
+
+
+def test_inside_a_tf_function_with_unknown_sizes(rng):
+    # Resized or already at the size, in one trace; the untaken branch must not
+    # check its shape (an `ensure_shape` there raised in TensorFlow 2.21).
+    preprocess = tf.function(
+        lambda images: preprocess_images(images, 24),
+        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
+    )
+    for height, width in [(40, 31), (24, 24)]:
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        out = preprocess(image)
+        assert out.shape == (24, 24, 3)
+        assert_matches(out.numpy(), reference(image, 24, 0, 255))

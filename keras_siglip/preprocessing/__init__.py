@@ -17,6 +17,7 @@ if keras.backend.backend() != "tensorflow":
 
 from keras_siglip.preprocessing.image import preprocess_images, read_image  # noqa: E402
 from keras_siglip.preprocessing.preprocessor import SigLIPPreprocessor  # noqa: E402
+from keras_siglip.preprocessing.resize import resize_bicubic_antialiased  # noqa: E402
 from keras_siglip.preprocessing.tokenizer import (  # noqa: E402
     SigLIPTokenizer,
     canonicalize,
@@ -28,6 +29,7 @@ __all__ = [
     "SigLIPTokenizer",
     "canonicalize",
     "preprocess_images",
+    "resize_bicubic_antialiased",
     "read_image",
     "train_sentencepiece",
 ]

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_siglip.preprocessing.resize import resize_bicubic_antialiased
 from keras_siglip.validation import check_positive_int
 
 # Values this far (a share of the input range) outside `input_range` are read as
@@ -24,7 +25,8 @@ def preprocess_images(images, image_size, input_range=None):
     """Squash-resizes images to `(image_size, image_size, 3)` in `[-1, 1]`.
 
     The resize is bicubic with antialiasing (`tf.image.resize(...,
-    method="bicubic", antialias=True)`), its result clipped to the input range.
+    method="bicubic", antialias=True)`, computed by the faster
+    `resize_bicubic_antialiased`), its result clipped to the input range.
 
     Args:
         images: one of
@@ -252,19 +254,21 @@ def _resize_unless_square_of(images, image_size):
     """
 
     def resize():
-        return tf.image.resize(
-            images, (image_size, image_size), method="bicubic", antialias=True
-        )
+        return resize_bicubic_antialiased(images, (image_size, image_size))
 
     height, width = images.shape[1], images.shape[2]
     if height is not None and width is not None:
         return images if height == width == image_size else resize()
     shape = tf.shape(images)
-    return tf.cond(
+    # The static shape is set after the cond: an `ensure_shape` inside the untaken
+    # branch raised in a `tf.function` (TensorFlow 2.21), though not in `tf.data`.
+    resized = tf.cond(
         tf.logical_and(shape[1] == image_size, shape[2] == image_size),
-        lambda: tf.ensure_shape(images, [None, image_size, image_size, None]),
+        lambda: images,
         resize,
     )
+    resized.set_shape([images.shape[0], image_size, image_size, images.shape[3]])
+    return resized
 
 
 def _resize(images, image_size):
