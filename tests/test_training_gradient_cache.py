@@ -143,7 +143,8 @@ def test_dropout_draws_the_same_masks_in_both_passes(rng):
         variable.assign(value)
     keras.utils.set_random_seed(1)
     got_loss, gradients = cached_gradients(trainer, token_ids, image_embeddings)
-    np.testing.assert_allclose(got_loss, expected_loss, rtol=1e-6)
+    # float32 sums over the B^2 pairs in another order: 1.1e-6 apart on an AVX-512 CPU.
+    np.testing.assert_allclose(got_loss, expected_loss, rtol=1e-5)
     assert_gradients_close(gradients, expected)
     # Dropout was active: the same texts embed differently in inference mode.
     training_outputs = trainer.text_encoder(token_ids[:micro_batch_size], training=True)
