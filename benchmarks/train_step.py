@@ -64,6 +64,15 @@ The script prints a Markdown table (median and minimum seconds per timed step,
 peak RSS) and a line describing the machine, with its load average: on a shared
 machine, compare rows measured under the same load. Times are measurements,
 never assertions.
+
+Each row also says how close the step comes to the machine's arithmetic limit:
+`step_flops` counts the floating-point operations of a step from the
+configuration (every matrix product of the forward pass, times three for the
+forward and the two backward products, less the patch embedding's input gradient,
+which no implementation computes); each worker then measures its own framework's
+float32 matrix-product rate (`matmul_rate`: 2048 x 2048 products, the median of
+10) right after its timed steps. A step that runs at the matmul rate cannot be
+made faster without doing less arithmetic.
 """
 
 import argparse
@@ -113,9 +122,72 @@ KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
 RESULT_PREFIX = "TRAIN_STEP_RESULT "
+MATMUL_SIZE = 2048
 LIBRARIES = (
     "numpy", "keras", "keras-hub", "jax", "tensorflow", "torch", "transformers"
 )
+
+
+def step_flops(config):
+    """Floating-point operations of one train step of `config`, counted by hand.
+
+    The multiply-adds of every matrix product in the forward pass: per image, the
+    patch embedding, the encoder blocks (four width x width projections and two MLP
+    products per token, and the two attention products) and the attention-pooling
+    head; per text, the encoder blocks and the head. A multiply-add is two
+    operations; the backward pass does two products for each forward one (the input
+    and the weight gradient), except the patch embedding, whose input (the images)
+    needs no gradient. Elementwise work, the loss (`B^2 D`) and the optimizer are left
+    out: they are below 1% of a B/16 step (XLA's own count for the whole B/16 step,
+    1,128 GFLOP, is 1.5% above this one).
+    """
+    width, mlp = config["hidden_dim"], config["intermediate_dim"]
+    patches = (config["image_size"] // config["patch_size"]) ** 2
+    tokens = config["sequence_length"]
+
+    def block(length):
+        return length * (4 * width * width + 2 * width * mlp + 2 * length * width)
+
+    patch_embedding = patches * config["patch_size"] ** 2 * 3 * width
+    # The head: the probe's query, keys and values of every patch, attention, the
+    # output projection and the MLP of the one pooled token.
+    pooling_head = width * width + 2 * patches * width * width + 2 * patches * width + width * width + 2 * width * mlp
+    image = patch_embedding + config["image_num_layers"] * block(patches) + pooling_head
+    text = config["text_num_layers"] * block(tokens) + width * width
+    forward = config["batch_size"] * (image + text)
+    return 2 * (3 * forward - 2 * config["batch_size"] * patch_embedding)
+
+
+def matmul_rate(implementation):
+    """The float32 matrix-product rate, in GFLOP/s, of the framework a worker uses."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((MATMUL_SIZE, MATMUL_SIZE)).astype("float32") for _ in range(2))
+    if implementation == "transformers":
+        import torch
+
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+
+        def product():
+            return float(torch.matmul(a, b)[0, 0])
+    else:
+        from keras import ops
+
+        a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+
+        def product():
+            # Reading one element waits for the product on every backend.
+            return float(ops.convert_to_numpy(ops.matmul(a, b)[0, 0]))
+
+    for _ in range(3):
+        product()
+    times = []
+    for _ in range(10):
+        start = time.perf_counter()
+        product()
+        times.append(time.perf_counter() - start)
+    return 2 * MATMUL_SIZE**3 / statistics.median(times) / 1e9
 
 
 # --- Building the models (inside the worker subprocess) ------------------------
@@ -321,6 +393,7 @@ def measure(config_name, implementation, steps, warmup):
     return {
         "params": num_params,
         "times": times,
+        "matmul_gflops": matmul_rate(implementation),
         "import_rss_gb": import_rss,
         "peak_rss_gb": peak_rss_gb(),
     }
@@ -364,12 +437,14 @@ def merge_round(previous, result):
     if "error" in result:
         return result
     result["round_medians"] = [statistics.median(result["times"])]
+    result["matmul_gflops"] = [result["matmul_gflops"]]
     if previous is None or "error" in previous:
         return result if previous is None else previous
     return {
         "params": previous["params"],
         "times": previous["times"] + result["times"],
         "round_medians": previous["round_medians"] + result["round_medians"],
+        "matmul_gflops": previous["matmul_gflops"] + result["matmul_gflops"],
         "import_rss_gb": max(previous["import_rss_gb"], result["import_rss_gb"]),
         "peak_rss_gb": max(previous["peak_rss_gb"], result["peak_rss_gb"]),
     }
@@ -379,12 +454,15 @@ def format_row(config_name, implementation, backend, result):
     config = CONFIGS[config_name]
     label = f"{config_name} ({config['variant']}, batch {config['batch_size']})"
     if "error" in result:
-        return f"| {label} | {implementation} | {backend} | failed | | | | | |"
+        return f"| {label} | {implementation} | {backend} | failed | | | | | | | |"
     times = result["times"]
     rounds = ", ".join(f"{median:.3f}" for median in result["round_medians"])
+    step_gflops = step_flops(config) / 1e9 / statistics.median(times)
+    matmul = statistics.median(result["matmul_gflops"])
     return (
         f"| {label} | {implementation} | {backend} | {result['params']:,} "
         f"| {statistics.median(times):.4f} | {min(times):.4f} | {rounds} "
+        f"| {step_gflops:.0f} | {matmul:.0f} ({100 * step_gflops / matmul:.0f}%) "
         f"| {result['peak_rss_gb']:.2f} | {result['import_rss_gb']:.2f} |"
     )
 
@@ -510,13 +588,16 @@ def main(argv=None):
 
     print(
         f"\nTrain step (forward, backward, AdamW update): {args.warmup} warm-up "
-        f"steps, then {args.steps} timed, in each of {args.rounds} round(s).\n"
+        f"steps, then {args.steps} timed, in each of {args.rounds} round(s). "
+        + ", ".join(f"{name}: {step_flops(CONFIGS[name]) / 1e9:,.1f} GFLOP per step" for name in config_names)
+        + ".\n"
     )
     print(
         "| config | implementation | backend | params | median s/step | min s/step "
-        "| each round's median | peak RSS GB | import RSS GB |"
+        "| each round's median | step GFLOP/s | matmul GFLOP/s (step's share) "
+        "| peak RSS GB | import RSS GB |"
     )
-    print("|---|---|---|---:|---:|---:|---|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for key, result in results.items():
         print(format_row(*key, result))
     print()
