@@ -226,6 +226,9 @@ def _unit_range_array(images, input_range, where):
             "values of black and white, e.g. (0, 255) for floats in [0, 255] or "
             "(-1, 1) for images already scaled to [-1, 1]."
         )
+    if input_range is None and dtype.is_integer:
+        # As in the graph path, bit for bit: the default range starts at 0.
+        return array * np.float32(1.0 / high)
     return np.clip((array - low) / (high - low), 0.0, 1.0)
 
 
@@ -235,8 +238,13 @@ def _preprocess_symbolic(images, image_size, input_range):
         raise ValueError("`images` must have a static rank (2, 3 or 4) inside tf.data.")
     _check_shape(images.shape.as_list(), "`images`")
     low, high = input_range or _default_range(images.dtype, "`images`")
-    unit = (tf.cast(images, tf.float32) - low) / (high - low)
-    unit = tf.clip_by_value(unit, 0.0, 1.0)
+    if input_range is None and images.dtype.is_integer:
+        # uint8 and uint16 values lie in their default range (low 0): one pass over
+        # the full-size image instead of three, in every sample of a pipeline.
+        unit = tf.cast(images, tf.float32) * (1.0 / high)
+    else:
+        unit = (tf.cast(images, tf.float32) - low) / (high - low)
+        unit = tf.clip_by_value(unit, 0.0, 1.0)
     if images.shape.rank == 2:
         unit = unit[:, :, None]
     if unit.shape.rank == 4:
