@@ -111,6 +111,24 @@ def upright(image, contents):
 
     Returns:
         The upright image; orientations 5-8 swap height and width.
+
+    Example: a phone photo stored on its side, orientation 6 (turn it a quarter turn
+    clockwise to view it).
+
+    >>> import io
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> stored = Image.fromarray(np.zeros((30, 40, 3), "uint8"))  # 40 wide, 30 high
+    >>> exif = Image.Exif()
+    >>> exif[0x0112] = 6
+    >>> buffer = io.BytesIO()
+    >>> stored.save(buffer, "JPEG", exif=exif.tobytes())
+    >>> contents = tf.constant(buffer.getvalue())
+    >>> int(exif_orientation(contents))
+    6
+    >>> decoded = tf.io.decode_jpeg(contents)
+    >>> tuple(decoded.shape), tuple(upright(decoded, contents).shape)
+    ((30, 40, 3), (40, 30, 3))
     """
     # Orientations 5-8 transpose first; then 2, 3, 6 and 7 mirror the columns and 3,
     # 4, 7 and 8 the rows (6 and 8 are the quarter turns, 5 and 7 the diagonal
