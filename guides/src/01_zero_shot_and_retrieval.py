@@ -189,7 +189,7 @@ print(f"{'the main job, same ensemble':32s} top-1 {job_metrics['zero_shot_top1']
 # any one wording, which is worth most when you cannot test wordings on labelled data;
 # it is not a guaranteed gain, least of all for a small model and three prompts. Every
 # number is above the 10% of guessing. (The main job's default run, 1,800 steps of 128
-# pairs, reaches 84.4% with the same ensemble; this guide trains on well under a third
+# pairs, reaches 84-90% with the same ensemble; this guide trains on well under a third
 # as many pairs.)
 
 # %% [markdown]
