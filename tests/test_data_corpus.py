@@ -103,7 +103,7 @@ def test_each_format_round_trips_the_embedded_dataset(corpus_format, emoji_split
 
 @backend_independent
 def test_batches_equal_the_preprocessor_on_the_decoded_images(tmp_path, preprocessor, rng):
-    """JPEG at another size, grey, grey+alpha, RGBA and WebP: the pipeline decodes and resizes
+    """JPEG at another size, grey, grey+alpha, RGBA, WebP and grey JPEG: the pipeline decodes and resizes
     as `SigLIPPreprocessor` does on Pillow's decoding of the same files."""
     smooth = np.asarray(
         Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((45, 37), Image.BICUBIC)
@@ -116,14 +116,15 @@ def test_batches_equal_the_preprocessor_on_the_decoded_images(tmp_path, preproce
         ("png", encode_image(np.concatenate([smooth, alpha], -1), "png")),
         ("webp", encode_image(smooth, "webp", quality=80)),
         ("jpeg", encode_image(smooth[::-1], "jpeg")),
+        ("jpg", encode_image(smooth[..., 1], "jpeg", quality=90)),  # grey JPEG, decoded to RGB
     ]
-    captions = ["A red square!", "the digit seven", "a photo of an item", "a red square", "a photo", "seven"]
+    captions = ["A red square!", "the digit seven", "a photo of an item", "a red square", "a photo", "seven", "grey"]
     shard = tmp_path / "mixed.tar"
     with tarfile.open(shard, "w") as archive:
         for index, ((extension, contents), caption) in enumerate(zip(samples, captions)):
             _add(archive, f"{index:04d}.{extension}", contents)
             _add(archive, f"{index:04d}.txt", caption.encode())
-    dataset = webdataset_corpus(str(shard), preprocessor, batch_size=6, shuffle_buffer=0)
+    dataset = webdataset_corpus(str(shard), preprocessor, batch_size=7, shuffle_buffer=0)
     batch = next(dataset.as_numpy_iterator())
 
     files = []

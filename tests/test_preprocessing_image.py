@@ -6,6 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_siglip.preprocessing import preprocess_images, read_image
+from keras_siglip.preprocessing.image import preprocess_decoded
 
 # --- NumPy reference -------------------------------------------------------------
 
@@ -336,3 +337,18 @@ def test_inside_a_tf_function_with_unknown_sizes(rng):
         out = preprocess(image)
         assert out.shape == (24, 24, 3)
         assert_matches(out.numpy(), reference(image, 24, 0, 255))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("height, width", [(37, 45), (32, 32)])
+def test_preprocess_decoded_equals_preprocess_images_for_every_channel_count(rng, channels, height, width):
+    """What the corpus pipelines run on decoded images whose channels are known only at
+    run time: the same values as `preprocess_images` on the same pixels."""
+    pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    decoded = tf.function(
+        lambda image: preprocess_decoded(image, 32),
+        input_signature=[tf.TensorSpec([None, None, None], tf.uint8)],
+    )
+    ours = decoded(pixels).numpy()
+    assert ours.shape == (32, 32, 3)
+    np.testing.assert_allclose(ours, preprocess_images(pixels, 32), rtol=0, atol=2e-6)

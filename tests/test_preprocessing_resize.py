@@ -89,3 +89,12 @@ def test_constant_images_stay_constant_and_values_scale_linearly(rng):
         rtol=1e-5,
         atol=1e-4,
     )
+
+
+@pytest.mark.parametrize("size", [(19, 23), (50, 70), (64, 64)])
+def test_value_scale_multiplies_the_result(rng, size):
+    # 0-255 pixels straight to twice [0, 1], the factor folded into the weights;
+    # (50, 70) is the input's own size: weights 1 and 0, then the factor.
+    images = 255.0 * rng.random((2, 50, 70, 3)).astype("float32")
+    scaled = resize_bicubic_antialiased(images, size, value_scale=2.0 / 255.0).numpy()
+    np.testing.assert_allclose(scaled, tensorflow_resize(images, size) * (2.0 / 255.0), rtol=0, atol=2 * TOLERANCE)

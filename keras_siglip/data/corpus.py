@@ -36,7 +36,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_siglip.data.exif import upright
-from keras_siglip.preprocessing import SigLIPPreprocessor, preprocess_images
+from keras_siglip.preprocessing import SigLIPPreprocessor
+from keras_siglip.preprocessing.image import rgb_over_white, preprocess_decoded
 from keras_siglip.validation import check_positive_int
 
 # Why a sample was skipped, in the order of `SkippedSamples.counts()`.
@@ -815,23 +816,26 @@ def _pipeline_options():
 def _decode_and_resize(contents, image_size):
     """Encoded image bytes to `(image_size, image_size, 3)` float32 in [-1, 1].
 
-    `preprocess_images` gets the decoded pixels with their own channels (grey, grey
-    and alpha, RGB, RGBA), as it gets them from Pillow for files, so that alpha is
-    composited over white and grey repeated exactly as everywhere else.
+    The decoded pixels keep their own channels (grey, grey and alpha, RGB, RGBA), as
+    Pillow gives them for files, so that alpha is composited over white and grey
+    repeated as `preprocess_images` does everywhere else.
     """
     # JPEG through decode_jpeg: decode_image's integer-fast DCT differs from Pillow's.
     # decode_jpeg converts CMYK to RGB as Pillow does, but ignores the EXIF orientation
     # that Pillow's exif_transpose applies to image files: `upright` applies it.
-    image = tf.cond(
-        tf.io.is_jpeg(contents),
-        lambda: upright(tf.io.decode_jpeg(contents, dct_method="INTEGER_ACCURATE"), contents),
-        lambda: tf.io.decode_image(contents, channels=0, expand_animations=False),
-    )
+    # A grey JPEG decoded to RGB repeats its grey exactly, as `preprocess_images` does.
+    # Only float RGB leaves the branches: one resize after them serves both.
 
-    def resize(channels):
-        return lambda: preprocess_images(tf.ensure_shape(image, [None, None, channels]), image_size)
+    def jpeg():
+        image = tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE")
+        return tf.cast(upright(image, contents), tf.float32)
 
-    return tf.switch_case(tf.shape(image)[-1] - 1, [resize(channels) for channels in (1, 2, 3, 4)])
+    def other():
+        return rgb_over_white(tf.io.decode_image(contents, channels=0, expand_animations=False))
+
+    pixels = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+    pixels.set_shape([None, None, 3])
+    return preprocess_decoded(pixels, image_size)
 
 
 # --- Files and processes -----------------------------------------------------------

@@ -31,13 +31,16 @@ _KERNEL_RADIUS = 2.0  # Keys' cubic kernel is zero beyond 2.
 _FLOAT_MIN = 1.17549435e-38  # the smallest normal float32
 
 
-def resize_bicubic_antialiased(images, size):
+def resize_bicubic_antialiased(images, size, value_scale=None):
     """`tf.image.resize(images, size, method="bicubic", antialias=True)`, faster.
 
     Args:
         images: float32 `(N, H, W, C)` tensor (or array), `H` and `W` at least 1;
             shapes may be unknown until run time (inside `tf.data`).
         size: `(height, width)` of the output, positive.
+        value_scale: optional factor on the result (e.g. `2 / 255` from pixel
+            values towards `[-1, 1]`), folded into the weights of the first axis:
+            it saves a pass over the image.
 
     Returns:
         float32 `(N, height, width, C)`.
@@ -62,7 +65,10 @@ def resize_bicubic_antialiased(images, size):
         )
     else:
         column_weights = _block_weights(shape[2], width)
-    resized = _resize_axis_1(images, height, *row_weights)
+    weights, sources = row_weights
+    if value_scale is not None:
+        weights = weights * tf.cast(value_scale, tf.float32)
+    resized = _resize_axis_1(images, height, weights, sources)
     resized = _resize_axis_1(tf.transpose(resized, (0, 2, 1, 3)), width, *column_weights)
     return tf.transpose(resized, (0, 2, 1, 3))
 
