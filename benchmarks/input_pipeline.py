@@ -7,9 +7,12 @@ photographic rather than flat artwork) with made-up captions of 8 to 14 words, w
 by `keras_siglip.data.write_webdataset` and `write_tfrecord` in shards of 256. The
 pipeline (`webdataset_corpus`, `tfrecord_corpus`: read, shuffle buffer of 1,000,
 decode, squash resize with antialiasing, SentencePiece tokenisation to 64 tokens,
-batch of `--batch-size`) is timed over whole passes after one warm-up pass, median of
-`--repeats`; the process's CPU time per pair is printed too (it varies less than the
-wall time on a shared machine: on `n` free cores the rate is at most `n * 1000 / CPU ms`).
+batch of `--batch-size`) is timed two ways, median of `--repeats` each: whole passes
+after one warm-up pass (each pass starts the pipeline anew: fills the shuffle buffer,
+ramps up the parallel stages, drains them at the end), and a stream, as `fit` reads a
+repeating pipeline (`repeat=True`): one iterator, a pass's worth of batches as warm-up,
+then timed blocks of a pass's worth. The process's CPU time per pair is printed too
+(on `n` free cores the rate is at most `n * 1000 / CPU ms`).
 A third corpus holds the same photos stored at the model's size.
 
 The model: `SigLIP.from_variant(variant)` with AdamW, trained by `fit` on one batch
@@ -89,27 +92,63 @@ def time_passes(dataset, repeats):
     """Pairs per second of whole passes over `dataset` after one warm-up pass (median),
     and the process's CPU milliseconds per pair (all threads; median)."""
     sum(len(batch["token_ids"]) for batch in dataset)
-    rates, cpu = [], []
+    results = []
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
         pairs = sum(len(batch["token_ids"]) for batch in dataset)
-        rates.append(pairs / (time.perf_counter() - start))
-        cpu.append(1000 * (time.process_time() - start_cpu) / pairs)
+        results.append((pairs, time.perf_counter() - start, time.process_time() - start_cpu))
+    return _median_rates([[result] for result in results])
+
+
+def time_stream(dataset, batches, repeats):
+    """The same over a repeating `dataset` (`repeat=True`, as `fit` reads it): one
+    iterator, `batches` batches of warm-up, then `repeats` timed blocks of `batches`.
+    Unlike whole passes, no block pays for starting the pipeline (filling the
+    shuffle buffer, the parallel stages' ramp-up) or for draining it."""
+    iterator = iter(dataset)
+    for _ in range(batches):
+        next(iterator)
+    results = []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        pairs = sum(len(next(iterator)["token_ids"]) for _ in range(batches))
+        results.append((pairs, time.perf_counter() - start, time.process_time() - start_cpu))
+    return _median_rates([[result] for result in results])
+
+
+def _median_rates(blocks):
+    """`blocks`: per timed block, `(pairs, seconds, CPU seconds)` of each process.
+    Median over blocks of all pairs over the slowest process's time, and of CPU ms
+    per pair."""
+    rates, cpu = [], []
+    for processes in blocks:
+        pairs = sum(p for p, _, _ in processes)
+        rates.append(pairs / max(seconds for _, seconds, _ in processes))
+        cpu.append(1000 * sum(c for _, _, c in processes) / pairs)
     return statistics.median(rates), statistics.median(cpu), pairs
 
 
 def _shard_passes(
-    function_name, files, tokenizer_proto, image_size, sequence_length, batch_size, repeats, index, count, queue, go
+    function_name, files, tokenizer_proto, image_size, sequence_length, batch_size, repeats, stream, index, count,
+    queue, go,
 ):
-    """One process of a `--processes` run: time passes over its shard, report to `queue`."""
+    """One process of a `--processes` run: time passes (or stream blocks) over its
+    shard, report to `queue`."""
     try:
         import keras_siglip.data as data
         from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
 
         tokenizer = SigLIPTokenizer(tokenizer_proto, sequence_length)
         preprocessor = SigLIPPreprocessor(tokenizer, image_size=image_size)
-        dataset = getattr(data, function_name)(files, preprocessor, batch_size, seed=0, shard=(index, count))
-        sum(len(batch["token_ids"]) for batch in dataset)
+        dataset = getattr(data, function_name)(
+            files, preprocessor, batch_size, seed=0, shard=(index, count), repeat=bool(stream)
+        )
+        if stream:
+            iterator = iter(dataset)
+            batches = lambda: (next(iterator) for _ in range(stream))  # noqa: E731
+        else:
+            batches = lambda: iter(dataset)  # noqa: E731
+        sum(len(batch["token_ids"]) for batch in batches())
     except Exception as error:  # reported by the parent, which would wait forever otherwise
         queue.put(f"process {index}: {type(error).__name__}: {error}")
         return
@@ -118,14 +157,15 @@ def _shard_passes(
     results = []
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
-        pairs = sum(len(batch["token_ids"]) for batch in dataset)
+        pairs = sum(len(batch["token_ids"]) for batch in batches())
         results.append((pairs, time.perf_counter() - start, time.process_time() - start_cpu))
     queue.put(results)
 
 
-def time_processes(function_name, files, args, tokenizer_proto):
+def time_processes(function_name, files, args, tokenizer_proto, stream=0):
     """Pairs per second of `args.processes` processes reading their shards at once
-    (median over passes of all their pairs over the slowest one's time), and CPU ms per pair."""
+    (median over passes, or over blocks of `stream` batches of a repeating pipeline,
+    of all their pairs over the slowest one's time), and CPU ms per pair."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -134,7 +174,7 @@ def time_processes(function_name, files, args, tokenizer_proto):
         context.Process(
             target=_shard_passes,
             args=(function_name, files, tokenizer_proto, args.image_size, args.sequence_length, args.batch_size,
-                  args.repeats, index, args.processes, queue, go),
+                  args.repeats, stream, index, args.processes, queue, go),
         )
         for index in range(args.processes)
     ]
@@ -150,12 +190,7 @@ def time_processes(function_name, files, args, tokenizer_proto):
     results = [queue.get() for _ in workers]
     for worker in workers:
         worker.join()
-    rates, cpu = [], []
-    for passes in zip(*results):
-        pairs = sum(p for p, _, _ in passes)
-        rates.append(pairs / max(seconds for _, seconds, _ in passes))
-        cpu.append(1000 * sum(c for _, _, c in passes) / pairs)
-    return statistics.median(rates), statistics.median(cpu), pairs
+    return _median_rates(list(zip(*results)))
 
 
 class StepTimes(keras.callbacks.Callback):
@@ -219,6 +254,19 @@ def machine_line():
     )
 
 
+def _cells(result):
+    rate, cpu_ms, _ = result
+    return f"{rate:,.0f}", f"{cpu_ms:.2f}"
+
+
+def _report(row):
+    _, pass_rate, pass_cpu, stream_rate, stream_cpu = row
+    return (
+        f"whole passes {pass_rate} pairs/s, {pass_cpu} CPU ms/pair; "
+        f"stream {stream_rate} pairs/s, {stream_cpu} CPU ms/pair"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=2048, help="pairs in the corpus")
@@ -227,7 +275,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--sequence-length", type=int, default=64)
     parser.add_argument("--variant", default="Nano/16", help="the model whose consumption rate is measured")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the corpus")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed passes over the corpus (and stream blocks of a pass's worth)"
+    )
     parser.add_argument("--steps", type=int, default=8, help="timed fit steps")
     parser.add_argument("--warmup", type=int, default=2, help="fit steps before timing (compilation)")
     parser.add_argument("--skip-model", action="store_true", help="time the pipeline only")
@@ -255,29 +305,32 @@ def main():
             resized = np.stack([np.asarray(Image.fromarray(image).resize((args.image_size,) * 2, Image.BICUBIC)) for image in images])
             stored = write_webdataset(os.path.join(folder, "tar_resized"), resized, texts, samples_per_shard=256, quality=90)
             corpora.append((f"tar shards, JPEGs stored at {args.image_size} px", webdataset_corpus, stored))
+        batches = args.samples // args.batch_size  # a pass's worth per stream block
         for name, function, files in corpora:
             dataset = function(files, preprocessor, args.batch_size, seed=0)
-            rate, cpu_ms, pairs = time_passes(dataset, args.repeats)
-            rows.append((name, f"{rate:,.0f}", f"{cpu_ms:.2f}"))
-            print(f"  {name}: {rate:,.0f} pairs/s, {cpu_ms:.2f} CPU ms/pair ({pairs} pairs a pass)", flush=True)
+            passes = time_passes(dataset, args.repeats)
+            stream = function(files, preprocessor, args.batch_size, seed=0, repeat=True)
+            rows.append((name, *_cells(passes), *_cells(time_stream(stream, batches, args.repeats))))
+            print(f"  {name}: {_report(rows[-1])}", flush=True)
             if args.processes > 1:
-                rate, cpu_ms, pairs = time_processes(function.__name__, files, args, tokenizer.proto)
                 name = f"{name}, {args.processes} processes (one shard each)"
-                rows.append((name, f"{rate:,.0f}", f"{cpu_ms:.2f}"))
-                print(f"  {name}: {rate:,.0f} pairs/s, {cpu_ms:.2f} CPU ms/pair ({pairs} pairs a pass)", flush=True)
+                passes = time_processes(function.__name__, files, args, tokenizer.proto)
+                stream = time_processes(function.__name__, files, args, tokenizer.proto, batches // args.processes)
+                rows.append((name, *_cells(passes), *_cells(stream)))
+                print(f"  {name}: {_report(rows[-1])}", flush=True)
         if not args.skip_model:
             parameters, memory_rate, pipeline_rate = model_rates(args, preprocessor, shards)
-            rows.append((f"{args.variant} `fit`, one batch in memory ({parameters:,} parameters)", f"{memory_rate:,.0f}", ""))
-            rows.append((f"{args.variant} `fit` on the tar pipeline", f"{pipeline_rate:,.0f}", ""))
+            rows.append((f"{args.variant} `fit`, one batch in memory ({parameters:,} parameters)", "", "", f"{memory_rate:,.0f}", ""))
+            rows.append((f"{args.variant} `fit` on the tar pipeline", "", "", f"{pipeline_rate:,.0f}", ""))
 
     print(
         f"\n{args.source_size} px JPEG -> {args.image_size} px, {args.sequence_length} tokens, "
         f"batch {args.batch_size}\n"
     )
-    print("| stage | pairs / s | CPU ms / pair (all threads) |")
-    print("|---|---:|---:|")
-    for name, rate, cpu_ms in rows:
-        print(f"| {name} | {rate} | {cpu_ms} |")
+    print("| stage | whole passes: pairs / s | CPU ms / pair | stream (`repeat=True`): pairs / s | CPU ms / pair |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
     print()
     print(machine_line())
 

@@ -147,7 +147,8 @@ def test_each_dataset_trains_its_default_vocabulary(dataset):
     keras.backend.backend() != "jax",
     reason="the command is the same on every backend; fit on a corpus runs on each in test_data_corpus.py",
 )
-def test_train_on_an_exported_corpus(tmp_path, capsys):
+def test_train_on_an_exported_corpus(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
     corpus = str(tmp_path / "corpus")
     assert cli.main(["export-corpus", corpus, "--format", "webdataset", "--image-size", "16", "--samples-per-shard", "800"]) == 0
     assert "Wrote 2,962 image-caption pairs (train split) to 4 webdataset file(s)" in capsys.readouterr().out
@@ -167,6 +168,8 @@ def test_train_on_an_exported_corpus(tmp_path, capsys):
         "unreadable_file", "bad_record", "missing_image", "bad_image", "missing_caption", "bad_caption", "empty_caption"
     }
     assert SigLIP.from_preset(output).image_size == 16
+    # The command asks for TensorFlow's arena allocator (effective in its own process).
+    assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="writing files does not depend on the Keras backend")
