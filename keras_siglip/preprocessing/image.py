@@ -295,9 +295,9 @@ def rgb_over_white(image):
         alpha = color_alpha[..., 3:] * (1.0 / 255.0)
         return color_alpha[..., :3] * alpha + 255.0 * (1.0 - alpha)
 
-    rgb = tf.switch_case(tf.clip_by_value(channels, 1, 4) - 1, [grey, grey_and_alpha, rgb, rgba])
-    rgb.set_shape([None, None, 3])
-    return rgb
+    composited = tf.switch_case(tf.clip_by_value(channels, 1, 4) - 1, [grey, grey_and_alpha, rgb, rgba])
+    composited.set_shape([None, None, 3])
+    return composited
 
 
 def _resize_unless_square_of(images, image_size, value_scale):
