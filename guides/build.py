@@ -71,6 +71,9 @@ NOISE_PATTERNS = (
     r"cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc:\d+\]",
     r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
     r"All log messages before absl::InitializeLog",
+    # On CPUs with AVX-512 (TensorFlow 2.21 turns oneDNN on there):
+    r"[IWE]\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on",
+    r"oneDNN supports DT_\w+ only on platforms with AVX-512",
 )
 
 

@@ -211,7 +211,7 @@ print(f"largest relative difference over all {STEPS} steps: {difference.max():.1
 # %% [markdown]
 # The weights are replicated (the same full array on every device: `P(None, ...)`
 # splits no dimension), and the first steps of the 8-device run give the same losses as
-# the one-device run: the gradients of the 8 slices are summed over the devices, and
+# the one-device run, to float32 round-off: the gradients of the 8 slices are summed over the devices, and
 # the loss is the loss of the whole global batch, not an average of 8 per-device
 # losses. That last point matters for SigLIP, and is what the next section is about.
 # Over the whole run the two drift apart a little; the plot after the model-parallel
@@ -498,13 +498,14 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The first steps agree to float32 round-off: the data-parallel losses of the first 5
-# steps equal the one-device ones exactly, the model-parallel ones to 1.1e-7. Over the
+# The first steps agree to float32 round-off: the losses of the first 5 steps differ
+# from the one-device ones by at most 1.2e-7 (data parallel) and 1.1e-7 (model
+# parallel). Over the
 # run the differences grow, exponentially at first (right, on a log scale). Training
 # is chaotic: the distributed runs add up the same gradients in another order (per
 # device, then across devices), which changes the last bits of the weights, and later
 # steps amplify such differences. After a few hundred steps the curves differ by at
-# most 8.8% (data parallel) and 6.0% (model parallel) of a step's loss, comparable to
+# most 1.9% (data parallel) and 4.7% (model parallel) of a step's loss, comparable to
 # the loss's own jitter from one batch to the next, and all three follow the same
 # course: a plateau near 5.15, the loss of a model that has learnt only the bias
 # (`log B + (B - 1) log(B / (B - 1))` for `B = 64`), and the same descent from about
@@ -541,7 +542,7 @@ plt.show()
 
 # %% [markdown]
 # 400 steps of a model of 332,674 parameters at a batch of 64 only begin to
-# learn: recall@1 of 1.6% (image to text) and 2.0% (text to image) against a chance of
+# learn: recall@1 of 2.3% (image to text) and 1.2% (text to image) against a chance of
 # 0.4%, and the diagonal of the heatmap stands out in a few rows only. Learning well is
 # not this guide's subject (`02_training_from_scratch` trains a larger model for
 # longer); the point is that the same `fit` call trains on 8 devices.
