@@ -3,7 +3,7 @@
 #
 # **Author:** keras_siglip contributors<br>
 # **Date created:** 2026/11/27<br>
-# **Last modified:** 2026/11/27<br>
+# **Last modified:** 2026/11/28<br>
 # **Description:** The SigLIP paper's batch-size comparison in miniature: the sigmoid
 # and the softmax loss at batch 16 to 256, several seeds, and the bias initialisation.
 
@@ -294,9 +294,9 @@ print(f"{len(results)} runs in {(time.perf_counter() - sweep_start) / 60:.1f} mi
 # %% [markdown]
 # The softmax runs end with the bias where it started, -10: the softmax loss cannot
 # see a constant added to every logit, so its gradient is exactly zero. The sigmoid
-# runs barely move it either (to -9.90 at batch 16, not at all at 64 and 256), and
-# the temperature ends between 10.0 and 11.0 in every sigmoid run (9.9 to 10.8 with
-# softmax). That is not for want of steps: Adam moves a scalar by up to about the
+# runs barely move it either (to -9.89 to -9.93 at batch 16, hardly at all at 64 and
+# 256), and the temperature ends between 10.0 and 11.1 in every sigmoid run (10.1 to
+# 10.9 with softmax). That is not for want of steps: Adam moves a scalar by up to about the
 # learning rate per step, which over 256 to 4,096 steps at a peak of 1e-3 would
 # allow several units, so their gradients must have had no steady direction. The
 # paper's learnable temperature and bias hardly come into play at this scale.
@@ -440,36 +440,38 @@ plot_against_batch_size(
 # ## What this shows, and what it cannot
 #
 # **The models learn, at batch 16 and 64.** Each run trained on 65,536 pairs (4,096
-# steps at batch 16, 256 at batch 256); the 18 runs of the sweep took 28.2 minutes on
-# two CPU cores shared with two other training jobs. At batch 16 and 64 every run
-# retrieves far above chance (recall@1 2.2% to 5.2% against 0.33%) and most classify
-# digits above chance (zero-shot 10.5% to 42.8% against 10%); at batch 256, with only
-# 256 steps, zero-shot stays at chance (9.6% to 11.1%) and recall@1 reaches 1.0% to
-# 2.0%. Holding the pairs fixed favours small batches at this scale: more steps beat
-# more negatives per step. So:
+# steps at batch 16, 256 at batch 256); the 18 runs of the sweep took 7.5 minutes on
+# two CPU cores (2026-11-28, the AVX-512 VM of the README's benchmarks, nothing else
+# running). At batch 16 and 64 every run retrieves far above chance (recall@1 2.0% to
+# 4.2% against 0.33%) and all but one classify digits above chance (zero-shot 8.2% to
+# 43.7% against 10%); at batch 256, with only 256 steps, zero-shot stays near chance
+# (9.6% to 13.1%) and recall@1 reaches 1.0% to 2.2%. Holding the pairs fixed favours
+# small batches at this scale: more steps beat more negatives per step. So:
 #
 # - **Sigmoid against softmax: the paper's finding does not show here; softmax is
-#   ahead.** At batch 64 softmax wins on both metrics in every seed (zero-shot 29.3%
-#   against 20.1%, a paired gap of -9.2 +- 7.7 points; recall@1 4.1% against 3.2%,
-#   -0.9 +- 0.8). At batch 16 the gaps are smaller than the seed-to-seed spread
-#   (-4.2 +- 7.2 points of zero-shot and -0.3 +- 1.0 of recall@1, the sigmoid loss
-#   ahead in two of three seeds on each). At 256, where neither loss has learned to
-#   classify digits, softmax is a point ahead in every seed, at chance level. Three
-#   seeds with spreads of 5 to 10 points of zero-shot accuracy are weak evidence, but
-#   nothing here puts the sigmoid loss ahead at small batch.
-# - **The bias initialisation: a saner start, no clear held-out gain.** With `b = 0`
-#   the loss starts at `B log 2` and above (13.8 at batch 16 and 219 at batch 256 on
-#   random embeddings, against about 10 with `b = -10`) and falls to the level of the
-#   `b = -10` runs within the first thousand or so pairs; after that the curves
-#   overlap. At the end of training the `b = -10` runs have the lower training loss in
-#   every seed at both sizes (the mean of the last 20 steps: 1.81 to 1.95 against 1.82
-#   to 2.01 at batch 16, 5.60 to 5.72 against 5.81 to 5.97 at batch 256), and at batch
-#   256 the higher recall@1 in every seed (1.4% against 0.8%, +0.6 +- 0.4 points, both
-#   near chance). On held-out zero-shot at batch 16 it goes the other way: `b0 = 0`
-#   scored 20.9% against 15.1% (-5.8 +- 6.0 points, `b0 = -10` ahead in no seed), a
-#   gap the size of its spread. A run started at `b = 0` does not find its way to a
+#   ahead.** At batch 16 softmax wins zero-shot in every seed (27.8% against 12.4%, a
+#   paired gap of -15.4 +- 5.9 points) while recall@1 is level (2.7% each, +0.0 +- 0.8,
+#   the sigmoid loss ahead in one seed of three). At batch 64 softmax is ahead on both
+#   in the mean (zero-shot 31.0% against 20.9%, -10.1 +- 12.2 points, the sigmoid loss
+#   ahead in one seed; recall@1 4.1% against 2.8%, -1.3 +- 0.4, softmax ahead in every
+#   seed). At 256, where neither loss has learned to classify digits, softmax is 1.6
+#   points ahead in every seed, near chance level. Three seeds with spreads of 3 to 9
+#   points of zero-shot accuracy are weak evidence, but nothing here puts the sigmoid
+#   loss ahead at small batch.
+# - **The bias initialisation: a saner start, and at this scale a held-out cost at
+#   small batch.** With `b = 0` the loss starts at `B log 2` and above (13.8 at batch 16
+#   and 219 at batch 256 on random embeddings, against about 10 with `b = -10`) and
+#   falls to the level of the `b = -10` runs within the first thousand or so pairs;
+#   after that the curves nearly overlap. At the end of training (the final loss, the
+#   mean of the last 20 steps) the `b = -10` runs have the lower training loss in every
+#   seed at batch 256 (5.60 to 5.71 against 5.80 to 5.98) and the higher recall@1 there
+#   (1.4% against 0.7%, +0.7 +- 0.6 points, every seed, both near chance), but at batch
+#   16 the `b = 0` runs end lower in every seed (1.81 to 1.98 against 1.87 to 2.00) and
+#   classify held-out digits far better: zero-shot 26.2% against 12.4% (-13.8 +- 2.7
+#   points, `b0 = -10` ahead in no seed), a gap five times its spread, with recall@1
+#   level (2.9% against 2.7%). A run started at `b = 0` does not find its way to a
 #   negative bias (it ends between -0.01 and -0.18): the towers push the negative
-#   pairs' cosines down instead, and at batch 16 the temperature rises to 12.7 to 13.4
+#   pairs' cosines down instead, and at batch 16 the temperature rises to 12.5 to 13.4
 #   to sharpen them.
 #
 # What this scale cannot say: whether the paper's gap appears with bigger models and
