@@ -294,6 +294,15 @@ def train(args):
     image_embeddings = embed_in_batches(model.encode_images, test_images, 256)
     text_embeddings = embed_in_batches(model.encode_texts, tokenizer(data.test.captions), 256)
     metrics = retrieval_metrics(image_embeddings, text_embeddings)
+    # Held-out names split by whether the model was trained on all of their words.
+    trained_captions = corpus_captions if args.data else data.training_captions()
+    known_words = emoji.known_word_mask(data.test.captions, trained_captions)
+    by_words = {}
+    for prefix, mask in (("known_words", known_words), ("new_words", ~known_words)):
+        by_words[f"{prefix}_items"] = int(mask.sum())
+        if mask.any():
+            subset = retrieval_metrics(image_embeddings, text_embeddings, queries=mask)
+            by_words.update({f"{prefix}_{key}": value for key, value in subset.items() if "recall@" in key})
     classifier = ZeroShotClassifier(model, list(data.class_names), templates=ZERO_SHOT_TEMPLATES, tokenizer=tokenizer)
     zero_shot = classifier.evaluate(preprocess_images(data.digits_test.images, args.image_size), data.digits_test.labels)
     metrics = {
@@ -301,6 +310,7 @@ def train(args):
         "zero_shot_chance": 1.0 / classifier.num_classes,
         "zero_shot_examples": len(data.digits_test),
         **metrics,
+        **by_words,
         "train_seconds": round(train_seconds, 1),
     }
     if skipped is not None:
@@ -480,9 +490,14 @@ def _report(metrics):
     print(f"  {'zero_shot_top1':16s} {metrics['zero_shot_top1']:6.1%}   (chance {metrics['zero_shot_chance']:.1%})")
     candidates = metrics["retrieval_candidates"]
     print(f"Retrieval among {candidates} held-out emoji and their names, none seen in training:")
-    for key in sorted(key for key in metrics if "recall@" in key):
+    for key in sorted(key for key in metrics if key.startswith(("i2t_recall@", "t2i_recall@"))):
         k = int(key.split("@")[1])
         print(f"  {key:16s} {metrics[key]:6.1%}   (chance {k / candidates:.1%})")
+    for prefix, words in (("known_words", "only words that training captions use"), ("new_words", "a word no training caption uses")):
+        keys = sorted(key for key in metrics if key.startswith(prefix + "_") and "recall@" in key)
+        if keys:
+            values = ", ".join(f"{key[len(prefix) + 1:]} {metrics[key]:.1%}" for key in keys)
+            print(f"  {metrics[prefix + '_items']} names with {words}: {values}")
     print(f"Training took {metrics['train_seconds']:.0f} s.")
 
 

@@ -52,6 +52,17 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
     for key in METRIC_KEYS[:6]:
         assert 0.0 <= saved[key] <= 1.0
     assert saved["train_seconds"] > 0
+    # The held-out names split by whether every word of theirs was trained on: the two
+    # subsets' recalls, weighted by their sizes, give the recall over all 40 items.
+    from keras_siglip.data import known_word_mask, load_emoji
+
+    data = load_emoji(seed=0, num_held_out=40, render_size=16)
+    known = known_word_mask(data.test.captions, data.training_captions())
+    assert saved["known_words_items"] == known.sum() and saved["new_words_items"] == 40 - known.sum()
+    for key in METRIC_KEYS[2:6]:
+        parts = [saved[f"{prefix}_items"] * saved.get(f"{prefix}_{key}", 0.0) for prefix in ("known_words", "new_words")]
+        assert sum(parts) / 40 == pytest.approx(saved[key])
+    assert f"{known.sum()} names with only words that training captions use" in printed
 
     model = SigLIP.from_preset(output)
     preprocessor = SigLIPPreprocessor.from_preset(output)

@@ -113,6 +113,29 @@ def test_training_captions_hold_no_held_out_name(dataset):
     assert "the digit seven" in corpus
 
 
+def test_known_word_mask_compares_canonical_words():
+    # Case and ASCII punctuation go as in the tokenizer ("dog-face" -> "dogface").
+    mask = emoji.known_word_mask(
+        ["Flag: France", "red heart!", "dog-face", "blue heart", "dog face"],
+        ["flag for france", "Red Heart", "dogface"],
+    )
+    assert mask.dtype == bool and mask.tolist() == [True, True, True, False, False]
+
+
+def test_about_half_the_held_out_names_use_only_trained_words(dataset):
+    # An independent count with a plain regular expression over the same captions.
+    import re
+
+    def words(caption):
+        return re.findall(r"[a-z0-9]+", caption.lower().replace("-", "").replace("’", "").replace("'", ""))
+
+    trained = {word for caption in dataset.training_captions() for word in words(caption)}
+    expected = [all(word in trained for word in words(caption)) for caption in dataset.test.captions]
+    mask = emoji.known_word_mask(dataset.test.captions, dataset.training_captions())
+    assert np.mean(mask == np.array(expected)) > 0.97
+    assert 0.3 < mask.mean() < 0.6
+
+
 def test_augment_identity_and_integer_shift_against_numpy(rng):
     images = rng.uniform(-1, 1, size=(3, 10, 12, 3)).astype("float32")
 

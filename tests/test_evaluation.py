@@ -75,6 +75,34 @@ def test_retrieval_metrics_both_ways():
     assert metrics["retrieval_candidates"] == 3
 
 
+def test_retrieval_metrics_over_a_subset_of_queries_ranks_among_every_candidate():
+    # Hand-counted: the similarity of test_recall_at_k_counts_ranks_of_the_diagonal as
+    # image x text scores. Ranks of the positives along rows (i2t): 0, 2, 1; down the
+    # columns (t2i): 0, 0, 1.
+    similarity = np.array([[0.9, 0.1, 0.0], [0.5, 0.4, 0.6], [0.2, 0.3, 0.25]])
+    images, texts = similarity, np.eye(3)
+    metrics = retrieval_metrics(images, texts, ks=(1, 2), queries=np.array([False, True, True]))
+    assert metrics["i2t_recall@1"] == 0.0  # ranks 2 and 1
+    assert metrics["i2t_recall@2"] == 0.5
+    assert metrics["t2i_recall@1"] == 0.5  # ranks 0 and 1
+    assert metrics["t2i_recall@2"] == 1.0
+    assert metrics["retrieval_candidates"] == 3
+    # The whole set's recall is the subsets' recalls weighted by their sizes.
+    whole = retrieval_metrics(images, texts, ks=(1, 2))
+    first = retrieval_metrics(images, texts, ks=(1, 2), queries=np.array([True, False, False]))
+    for key in ("i2t_recall@1", "t2i_recall@1", "i2t_recall@2", "t2i_recall@2"):
+        assert whole[key] == pytest.approx((first[key] + 2 * metrics[key]) / 3)
+
+
+def test_retrieval_metrics_explains_bad_queries_and_unpaired_sets():
+    with pytest.raises(ValueError, match=r"boolean mask of shape \(2,\); got dtype int64 and shape \(2,\)"):
+        retrieval_metrics(np.eye(2), np.eye(2), queries=np.array([1, 0]))
+    with pytest.raises(ValueError, match=r"`queries` selects no item"):
+        retrieval_metrics(np.eye(2), np.eye(2), queries=np.array([False, False]))
+    with pytest.raises(ValueError, match="same number of items; got 3 images and 2 texts"):
+        retrieval_metrics(np.ones((3, 2)), np.eye(2))
+
+
 def test_bad_arguments_are_explained():
     with pytest.raises(ValueError, match=r"got shape \(3, 2\)"):
         recall_at_k(np.zeros((3, 2)), 1)

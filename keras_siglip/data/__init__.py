@@ -10,7 +10,7 @@ from keras_siglip.data.corpus import (
     tfrecord_corpus,
     webdataset_corpus,
 )
-from keras_siglip.data.emoji import EmojiDataset, ImageTextSplit, augment, load_emoji
+from keras_siglip.data.emoji import EmojiDataset, ImageTextSplit, augment, known_word_mask, load_emoji
 from keras_siglip.data.writers import (
     encode_image,
     write_caption_table,
@@ -29,6 +29,7 @@ __all__ = [
     "corpus_captions",
     "corpus_files",
     "encode_image",
+    "known_word_mask",
     "load_emoji",
     "open_corpus",
     "tfrecord_corpus",

@@ -88,6 +88,34 @@ class EmojiDataset:
         return [c for split in (self.train, self.digits_train) for choices in split.caption_choices for c in choices]
 
 
+def known_word_mask(captions, training_captions):
+    """Which captions use only words that some training caption uses.
+
+    Words are what the tokenizer sees: the canonicalised caption
+    (`keras_siglip.preprocessing.canonicalize`: lower case, no punctuation) split
+    on whitespace. A held-out emoji whose name has a word no training caption has
+    ("flag: Peru", "dolphin") can only be found by elimination: the model never
+    learnt that word. The main job reports recall on both kinds of held-out items.
+
+    Args:
+        captions: the captions to check, e.g. `dataset.test.captions`.
+        training_captions: every caption trained on, e.g.
+            `dataset.training_captions()`.
+
+    Returns:
+        A boolean array, one entry per caption.
+
+    Example:
+
+    >>> known_word_mask(["Dog heart!", "blue heart"], ["dog face", "red heart"]).tolist()
+    [True, False]
+    """
+    from keras_siglip.preprocessing.tokenizer import canonicalize
+
+    known = {word for caption in training_captions for word in canonicalize(caption).split()}
+    return np.array([all(word in known for word in canonicalize(caption).split()) for caption in captions], dtype=bool)
+
+
 def emoji_name(name):
     """A caption from an `emoji` package name: ':dog_face:' -> 'dog face'."""
     return name.strip(":").replace("_", " ").strip()

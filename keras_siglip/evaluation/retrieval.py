@@ -65,8 +65,17 @@ def recall_at_k(similarity, k):
     return float(np.mean(rank < k))
 
 
-def retrieval_metrics(image_embeddings, text_embeddings, ks=(1, 5)):
+def retrieval_metrics(image_embeddings, text_embeddings, ks=(1, 5), queries=None):
     """Recall@k both ways for paired embeddings (image `i` goes with text `i`).
+
+    Args:
+        image_embeddings: `(num_items, dim)` array.
+        text_embeddings: `(num_items, dim)` array.
+        ks: the `k` of each recall@k.
+        queries: optional boolean mask `(num_items,)` of the items whose queries
+            count (item `i`'s image in image-to-text, its text in text-to-image);
+            every item stays a candidate. Recall over a subset of queries: the
+            recall over all items is the subsets' recalls weighted by their sizes.
 
     Returns:
         A dict with `i2t_recall@k` and `t2i_recall@k` for each `k`, and
@@ -77,12 +86,33 @@ def retrieval_metrics(image_embeddings, text_embeddings, ks=(1, 5)):
 
     >>> retrieval_metrics(np.eye(2), np.array([[0.6, 0.8], [0.0, 1.0]]), ks=(1,))
     {'i2t_recall@1': 1.0, 't2i_recall@1': 0.5, 'retrieval_candidates': 2}
+    >>> retrieval_metrics(np.eye(2), np.array([[0.6, 0.8], [0.0, 1.0]]), ks=(1,), queries=[True, False])
+    {'i2t_recall@1': 1.0, 't2i_recall@1': 0.0, 'retrieval_candidates': 2}
     """
     similarity = np.asarray(image_embeddings) @ np.asarray(text_embeddings).T
+    if similarity.shape[0] != similarity.shape[1]:
+        raise ValueError(
+            "`image_embeddings` and `text_embeddings` must hold the same number of items; got "
+            f"{similarity.shape[0]} images and {similarity.shape[1]} texts."
+        )
+    if queries is None:
+        selected = np.arange(similarity.shape[0])
+    else:
+        mask = np.asarray(queries)
+        if mask.dtype != bool or mask.shape != (similarity.shape[0],):
+            raise ValueError(
+                f"`queries` must be a boolean mask of shape ({similarity.shape[0]},); got dtype "
+                f"{mask.dtype} and shape {mask.shape}."
+            )
+        if not mask.any():
+            raise ValueError("`queries` selects no item; at least one query is needed.")
+        selected = np.flatnonzero(mask)
     metrics = {}
     for k in ks:
-        metrics[f"i2t_recall@{k}"] = recall_at_k(similarity, k)
-        metrics[f"t2i_recall@{k}"] = recall_at_k(similarity.T, k)
+        check_k(k)
+        for key, scores in (("i2t", similarity), ("t2i", similarity.T)):
+            rank = positive_ranks(scores[selected], selected)
+            metrics[f"{key}_recall@{k}"] = float(np.mean(rank < k))
     metrics["retrieval_candidates"] = int(similarity.shape[1])
     return metrics
 
