@@ -73,7 +73,12 @@ def build_parser():
     train.add_argument("--steps", type=_positive, default=1800, help="optimizer steps")
     train.add_argument("--batch-size", type=_positive, default=128, help="pairs per step (the loss batch)")
     train.add_argument("--image-size", type=_positive, default=32, help="image side in pixels")
-    train.add_argument("--variant", default="Nano/8", help="tower sizes, NAME/PATCH (e.g. Pico/8, Nano/8, B/16)")
+    train.add_argument(
+        "--variant",
+        default="Nano-i5t1/8",
+        help="tower sizes, NAME/PATCH (e.g. Pico/8, Nano/8, B/16); the default is Nano's width with 5 image "
+        "layers and 1 text layer",
+    )
     train.add_argument("--loss", choices=("sigmoid", "softmax"), default="sigmoid", help="contrastive loss")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate")
     train.add_argument(

@@ -103,6 +103,24 @@ def test_variants_follow_the_reference_table():
         assert sizes["patch_size"] == patch
     nano = decode_variant("Nano/8")
     assert (nano["image"]["num_layers"], nano["text"]["num_layers"]) == (4, 2)
+    # The main job's default: Nano with a layer moved to the image tower.
+    deep_image = decode_variant("Nano-i5t1/8")
+    assert (deep_image["image"]["num_layers"], deep_image["text"]["num_layers"]) == (5, 1)
+    for tower in ("image", "text"):
+        assert {k: v for k, v in deep_image[tower].items() if k != "num_layers"} == {
+            k: v for k, v in nano[tower].items() if k != "num_layers"
+        }
+
+
+def test_nano_i5t1_has_nanos_parameters_in_other_towers():
+    from keras_siglip import SigLIP
+
+    def build(variant):
+        return SigLIP.from_variant(variant, image_size=32, sequence_length=16, vocabulary_size=1000)
+
+    nano, deep_image = build("Nano/8"), build("Nano-i5t1/8")
+    assert deep_image.count_params() == nano.count_params() == 1_561_602
+    assert deep_image.image_encoder.count_params() > nano.image_encoder.count_params()
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,25 @@ is the image patch size.
 """
 
 # Sizes of the official SigLIP towers (big_vision, transformers and open_clip agree),
-# the usual ViT sizes in between, and two small ones that train on two CPU cores.
+# the usual ViT sizes in between, and small ones that train on two CPU cores.
 VARIANTS = {
     "Pico": {"hidden_dim": 64, "num_layers": 2, "intermediate_dim": 256, "num_heads": 2},
     "Nano": {
         "hidden_dim": 128,
         "num_layers": 4,
         "text_num_layers": 2,
+        "intermediate_dim": 512,
+        "num_heads": 4,
+    },
+    # Nano's width and parameters with a layer moved from the text tower to the image
+    # tower: the main job's default. On the embedded dataset (three seeds, 1,800 steps
+    # of 128 pairs) it classified held-out digits better in every seed (zero-shot 89%
+    # against 69% on average) and retrieved held-out emoji as well or better (README,
+    # "The main job").
+    "Nano-i5t1": {
+        "hidden_dim": 128,
+        "num_layers": 5,
+        "text_num_layers": 1,
         "intermediate_dim": 512,
         "num_heads": 4,
     },
