@@ -45,6 +45,9 @@ CORPUS_FORMATS = ("webdataset", "tfrecord", "csv", "tsv", "parquet")
 VOCABULARY_CORPUS_CAPTIONS = 20000
 ZERO_SHOT_TEMPLATES = ("a photo of the digit {}.", "a picture of the number {}.", "{}, handwritten.")
 RENDER_SIZE = 64
+HELD_OUT_SPLITS = ("random", "known-words")
+# The metrics `--eval-augmentations` also reports for the plain images, as `single_view_*`.
+SINGLE_VIEW_KEYS = ("zero_shot_top1", "i2t_recall@1", "t2i_recall@1", "i2t_recall@5", "t2i_recall@5")
 
 
 def build_parser():
@@ -102,6 +105,20 @@ def build_parser():
     )
     train.add_argument("--sequence-length", type=_positive, default=16, help="fixed text length in tokens")
     train.add_argument("--held-out", type=_positive, default=300, help="emoji kept out of training for evaluation")
+    train.add_argument(
+        "--held-out-split",
+        choices=HELD_OUT_SPLITS,
+        default="known-words",
+        help="'known-words': hold out only emoji whose name's words all occur in training captions; "
+        "'random': any emoji (more than half then have a word the model never saw)",
+    )
+    train.add_argument(
+        "--eval-augmentations",
+        type=_non_negative_int,
+        default=32,
+        help="evaluate each held-out image by the mean embedding of it and this many copies augmented as in "
+        "training (rotation, scale, shift); 0 for the image alone (reported as single_view_* either way)",
+    )
     train.add_argument("--seed", type=int, default=0, help="seed of the split, the batches and the initialisation")
     train.add_argument(
         "--output-dir", default="runs/siglip", help="where the preset directory and metrics.json are written"
@@ -162,13 +179,16 @@ def build_parser():
     export.add_argument("--samples-per-shard", type=_positive, default=1000, help="samples per tar or TFRecord file")
     export.add_argument("--held-out", type=_positive, default=300, help="emoji held out (as in train)")
     export.add_argument("--seed", type=int, default=0, help="seed of the split (as in train)")
+    export.add_argument("--held-out-split", choices=HELD_OUT_SPLITS, default="known-words", help="as in train")
     return parser
 
 
 def export_corpus(args):
     from keras_siglip.data import emoji, write_corpus
 
-    data = emoji.load_emoji(seed=args.seed, num_held_out=args.held_out, render_size=args.image_size)
+    data = emoji.load_emoji(
+        seed=args.seed, num_held_out=args.held_out, render_size=args.image_size, held_out_split=args.held_out_split
+    )
     images, captions = [], []
     for split in EXPORT_SPLITS[args.split](data):
         for image, choices in zip(split.images, split.caption_choices):
@@ -212,6 +232,16 @@ def _positive(text):
     return value
 
 
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def _positive_float(text):
     value = float(text)
     if not value > 0:
@@ -232,9 +262,8 @@ def train(args):
 
     from keras_siglip import SigLIP
     from keras_siglip.data import emoji
-    from keras_siglip.evaluation import ZeroShotClassifier, retrieval_metrics
-    from keras_siglip.evaluation.embedding import embed_in_batches
-    from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, preprocess_images, train_sentencepiece
+    from keras_siglip.evaluation import augmented_image_encoder
+    from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, train_sentencepiece
 
     if args.data:
         _check_corpus(args)
@@ -247,7 +276,13 @@ def train(args):
     start = time.perf_counter()
     print(f"Drawing the '{args.dataset}' dataset (OpenMoji emoji and scikit-learn digits)...", flush=True)
     languages, default_vocabulary_size = DATASETS[args.dataset]
-    data = emoji.load_emoji(seed=args.seed, num_held_out=args.held_out, render_size=RENDER_SIZE, languages=languages)
+    data = emoji.load_emoji(
+        seed=args.seed,
+        num_held_out=args.held_out,
+        render_size=RENDER_SIZE,
+        languages=languages,
+        held_out_split=args.held_out_split,
+    )
     print(
         f"  {len(data.train)} training emoji, {len(data.test)} held-out emoji; "
         f"{len(data.digits_train)} training digits, {len(data.digits_test)} held-out digits",
@@ -295,27 +330,19 @@ def train(args):
     if skipped is not None:
         print(f"Corpus {args.data}: {skipped}.")
 
-    test_images = preprocess_images(data.test.images, args.image_size)
-    image_embeddings = embed_in_batches(model.encode_images, test_images, 256)
-    text_embeddings = embed_in_batches(model.encode_texts, tokenizer(data.test.captions), 256)
-    metrics = retrieval_metrics(image_embeddings, text_embeddings)
-    # Held-out names split by whether the model was trained on all of their words.
     trained_captions = corpus_captions if args.data else data.training_captions()
-    known_words = emoji.known_word_mask(data.test.captions, trained_captions)
-    by_words = {}
-    for prefix, mask in (("known_words", known_words), ("new_words", ~known_words)):
-        by_words[f"{prefix}_items"] = int(mask.sum())
-        if mask.any():
-            subset = retrieval_metrics(image_embeddings, text_embeddings, queries=mask)
-            by_words.update({f"{prefix}_{key}": value for key, value in subset.items() if "recall@" in key})
-    classifier = ZeroShotClassifier(model, list(data.class_names), templates=ZERO_SHOT_TEMPLATES, tokenizer=tokenizer)
-    zero_shot = classifier.evaluate(preprocess_images(data.digits_test.images, args.image_size), data.digits_test.labels)
+    evaluation = HeldOutEvaluation(data, model, tokenizer, args.image_size, trained_captions)
+    if args.eval_augmentations:
+        augmented = augmented_image_encoder(model.encode_images, emoji.augment, args.eval_augmentations, seed=args.seed)
+        metrics = evaluation(augmented)
+        single_view = evaluation(model.encode_images)
+        metrics.update({f"single_view_{key}": single_view[key] for key in SINGLE_VIEW_KEYS})
+    else:
+        metrics = evaluation(model.encode_images)
     metrics = {
-        "zero_shot_top1": zero_shot["top1"],
-        "zero_shot_chance": 1.0 / classifier.num_classes,
-        "zero_shot_examples": len(data.digits_test),
         **metrics,
-        **by_words,
+        "held_out_split": args.held_out_split,
+        "eval_augmentations": args.eval_augmentations,
         "train_seconds": round(train_seconds, 1),
     }
     if skipped is not None:
@@ -334,6 +361,55 @@ def train(args):
         json.dump(metrics, handle, indent=2)
     print(f"Saved the preset and metrics.json to {args.output_dir}; load it with SigLIP.from_preset({args.output_dir!r}).")
     return metrics
+
+
+class HeldOutEvaluation:
+    """Zero-shot classification of the held-out digits and retrieval among the held-out emoji.
+
+    Texts are embedded once; each call embeds the held-out images with the image
+    encoder it is given (the model's own, or one that averages augmented views) and
+    returns the metrics, with recall also over the held-out names whose words all
+    occur in `trained_captions` (`known_words_*`) and the others (`new_words_*`).
+    """
+
+    def __init__(self, data, model, tokenizer, image_size, trained_captions):
+        from keras_siglip.data import emoji
+        from keras_siglip.evaluation.embedding import embed_in_batches
+        from keras_siglip.preprocessing import preprocess_images
+
+        self.data, self.model, self.tokenizer = data, model, tokenizer
+        self.emoji_images = preprocess_images(data.test.images, image_size)
+        self.digit_images = preprocess_images(data.digits_test.images, image_size)
+        self.text_embeddings = embed_in_batches(model.encode_texts, tokenizer(data.test.captions), 256)
+        self.known_words = emoji.known_word_mask(data.test.captions, trained_captions)
+
+    def __call__(self, image_encoder):
+        from keras_siglip.evaluation import ZeroShotClassifier, retrieval_metrics
+        from keras_siglip.evaluation.embedding import embed_in_batches
+
+        image_embeddings = embed_in_batches(image_encoder, self.emoji_images, 256)
+        retrieval = retrieval_metrics(image_embeddings, self.text_embeddings)
+        by_words = {}
+        for prefix, mask in (("known_words", self.known_words), ("new_words", ~self.known_words)):
+            by_words[f"{prefix}_items"] = int(mask.sum())
+            if mask.any():
+                subset = retrieval_metrics(image_embeddings, self.text_embeddings, queries=mask)
+                by_words.update({f"{prefix}_{key}": value for key, value in subset.items() if "recall@" in key})
+        classifier = ZeroShotClassifier(
+            self.model,
+            list(self.data.class_names),
+            templates=ZERO_SHOT_TEMPLATES,
+            tokenizer=self.tokenizer,
+            image_encoder=image_encoder,
+        )
+        zero_shot = classifier.evaluate(self.digit_images, self.data.digits_test.labels)
+        return {
+            "zero_shot_top1": zero_shot["top1"],
+            "zero_shot_chance": 1.0 / classifier.num_classes,
+            "zero_shot_examples": len(self.digit_images),
+            **retrieval,
+            **by_words,
+        }
 
 
 def _check_corpus(args):
@@ -494,7 +570,11 @@ def _report(metrics):
     )
     print(f"  {'zero_shot_top1':16s} {metrics['zero_shot_top1']:6.1%}   (chance {metrics['zero_shot_chance']:.1%})")
     candidates = metrics["retrieval_candidates"]
-    print(f"Retrieval among {candidates} held-out emoji and their names, none seen in training:")
+    drawn = {"known-words": "drawn among those whose words training captions use", "random": "drawn at random"}
+    print(
+        f"Retrieval among {candidates} held-out emoji and their names, none seen in training "
+        f"({drawn[metrics['held_out_split']]}):"
+    )
     for key in sorted(key for key in metrics if key.startswith(("i2t_recall@", "t2i_recall@"))):
         k = int(key.split("@")[1])
         print(f"  {key:16s} {metrics[key]:6.1%}   (chance {k / candidates:.1%})")
@@ -503,6 +583,12 @@ def _report(metrics):
         if keys:
             values = ", ".join(f"{key[len(prefix) + 1:]} {metrics[key]:.1%}" for key in keys)
             print(f"  {metrics[prefix + '_items']} names with {words}: {values}")
+    if metrics["eval_augmentations"]:
+        single = ", ".join(f"{key} {metrics['single_view_' + key]:.1%}" for key in SINGLE_VIEW_KEYS)
+        print(
+            f"Each held-out image was embedded as the mean of it and {metrics['eval_augmentations']} copies "
+            f"augmented as in training; the images alone give {single}."
+        )
     print(f"Training took {metrics['train_seconds']:.0f} s.")
 
 

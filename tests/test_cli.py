@@ -36,7 +36,8 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
     status = cli.main(
         ["train", "--steps", "3", "--batch-size", "24", "--variant", "Pico/8", "--image-size", "16",
          "--vocabulary-size", "300", "--sequence-length", "12", "--held-out", "40", "--output-dir", output,
-         "--learning-rate", "0.002", "--weight-decay", "0.0005", "--temperature-and-bias-learning-rate-multiplier", "5"]
+         "--learning-rate", "0.002", "--weight-decay", "0.0005", "--temperature-and-bias-learning-rate-multiplier", "5",
+         "--held-out-split", "random", "--eval-augmentations", "2"]
     )
     assert status == 0
     assert compiled["learning_rate"] == 0.002 and compiled["weight_decay"] == 0.0005
@@ -63,6 +64,9 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
         parts = [saved[f"{prefix}_items"] * saved.get(f"{prefix}_{key}", 0.0) for prefix in ("known_words", "new_words")]
         assert sum(parts) / 40 == pytest.approx(saved[key])
     assert f"{known.sum()} names with only words that training captions use" in printed
+    assert saved["held_out_split"] == "random" and saved["eval_augmentations"] == 2
+    assert "held-out emoji and their names, none seen in training (drawn at random)" in printed
+    assert "the mean of it and 2 copies augmented as in training; the images alone give zero_shot_top1" in printed
 
     model = SigLIP.from_preset(output)
     preprocessor = SigLIPPreprocessor.from_preset(output)
@@ -75,6 +79,29 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
         metadata = json.load(handle)
     assert metadata["metrics"]["retrieval_candidates"] == 40
     assert "OpenMoji" in metadata["training"]["attribution"]
+
+    # The images alone (`single_view_*`): recomputed from the saved preset with NumPy.
+    def recall(similarity, k):
+        positives = np.diag(similarity)[:, None]
+        return float(np.mean((similarity > positives).sum(axis=1) < k))
+
+    images = preprocessor({"images": data.test.images})["images"]
+    image_embeddings = keras.ops.convert_to_numpy(model.encode_images(images)).astype("float64")
+    text_embeddings = keras.ops.convert_to_numpy(model.encode_texts(preprocessor({"texts": data.test.captions})["token_ids"]))
+    similarity = image_embeddings @ text_embeddings.astype("float64").T
+    for k in (1, 5):
+        assert saved[f"single_view_i2t_recall@{k}"] == pytest.approx(recall(similarity, k), abs=1 / 40 + 1e-9)
+        assert saved[f"single_view_t2i_recall@{k}"] == pytest.approx(recall(similarity.T, k), abs=1 / 40 + 1e-9)
+    assert 0.0 <= saved["single_view_zero_shot_top1"] <= 1.0
+
+
+def test_defaults_hold_out_known_words_and_average_augmented_views():
+    args = cli.build_parser().parse_args(["train"])
+    assert args.held_out_split == "known-words" and args.eval_augmentations == 32
+    assert cli.build_parser().parse_args(["export-corpus", "out"]).held_out_split == "known-words"
+    from keras_siglip.data import emoji
+
+    assert cli.HELD_OUT_SPLITS == emoji.HELD_OUT_SPLITS
 
 
 def test_training_batches_hold_distinct_items_and_every_digit(tmp_path):
@@ -113,7 +140,7 @@ def test_help_documents_every_option(capsys):
         cli.main(["train", "--help"])
     text = capsys.readouterr().out
     for option in ("--dataset", "--data", "--image-root", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir", "--learning-rate", "--weight-decay",
-                   "--temperature-and-bias-learning-rate-multiplier"):
+                   "--temperature-and-bias-learning-rate-multiplier", "--held-out-split", "--eval-augmentations"):
         assert option in text
 
 
@@ -130,6 +157,12 @@ def test_bad_option_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--temperature-and-bias-learning-rate-multiplier", "0"])
     assert "must be a positive number, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--eval-augmentations", "-1"])
+    assert "--eval-augmentations: must be an integer >= 0, got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--held-out-split", "words"])
+    assert "invalid choice: 'words'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("dataset", sorted(cli.DATASETS))
@@ -190,7 +223,7 @@ def test_export_corpus_writes_the_split_with_its_names(corpus_format, tmp_path, 
 
     output = str(tmp_path / "corpus")
     cli.main(["export-corpus", output, "--format", corpus_format, "--split", "test", "--image-size", "8", "--held-out", "30"])
-    data = load_emoji(render_size=8, num_held_out=30)
+    data = load_emoji(render_size=8, num_held_out=30, held_out_split="known-words")
     assert corpus_captions(output) == data.test.captions + data.digits_test.captions
     assert "(test split)" in capsys.readouterr().out
 

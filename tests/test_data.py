@@ -136,6 +136,34 @@ def test_about_half_the_held_out_names_use_only_trained_words(dataset):
     assert 0.3 < mask.mean() < 0.6
 
 
+def test_known_words_split_holds_out_new_items_whose_words_are_all_trained(dataset):
+    import re
+
+    def words(caption):
+        return re.findall(r"[a-z0-9]+", caption.lower().replace("-", "").replace("’", "").replace("'", ""))
+
+    data = emoji.load_emoji(seed=0, render_size=8, held_out_split="known-words")
+    assert len(data.test) == 300 and len(data.train) + len(data.test) == len(dataset.train) + len(dataset.test)
+    trained = {word for caption in data.training_captions() for word in words(caption)}
+    assert all(word in trained for caption in data.test.captions for word in words(caption))
+    assert emoji.known_word_mask(data.test.captions, data.training_captions()).all()
+    # Still new items: no held-out name is trained on, under any of its names.
+    assert not set(data.training_captions()) & set(data.test.captions)
+    assert not set(data.test.captions) & set(data.train.captions)
+    # Deterministic for a seed, another split for another seed, and not just the
+    # random split's known-word items (it draws further down the same order).
+    again = emoji.load_emoji(seed=0, render_size=8, held_out_split="known-words")
+    assert again.test.captions == data.test.captions
+    assert emoji.load_emoji(seed=1, render_size=8, held_out_split="known-words").test.captions != data.test.captions
+    random_known = {
+        caption
+        for caption, known in zip(dataset.test.captions, emoji.known_word_mask(dataset.test.captions, dataset.training_captions()))
+        if known
+    }
+    assert len(random_known & set(data.test.captions)) > 0.5 * len(random_known)
+    assert len(set(data.test.captions) - set(dataset.test.captions)) > 100
+
+
 def test_augment_identity_and_integer_shift_against_numpy(rng):
     images = rng.uniform(-1, 1, size=(3, 10, 12, 3)).astype("float32")
 
@@ -199,3 +227,7 @@ def test_bad_arguments_are_explained():
         emoji.load_emoji(languages=("en", "xx"), render_size=8)
     with pytest.raises(ValueError, match=r"`digits_held_out_fraction` must be in \(0, 1\), got 1.0"):
         emoji.load_emoji(digits_held_out_fraction=1.0)
+    with pytest.raises(ValueError, match=r"`held_out_split` must be one of \('random', 'known-words'\), got 'words'"):
+        emoji.load_emoji(held_out_split="words", render_size=8)
+    with pytest.raises(ValueError, match="`num_held_out` 1800 is more than the .* emoji whose words all stay in training"):
+        emoji.load_emoji(num_held_out=1800, render_size=8, held_out_split="known-words")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_siglip import SigLIP, losses
-from keras_siglip.evaluation import RetrievalRecall, recall_at_k, retrieval_metrics
+from keras_siglip.evaluation import RetrievalRecall, augmented_image_encoder, recall_at_k, retrieval_metrics
 from keras_siglip.evaluation import retrieval
 
 IMAGE_SIZE, LENGTH, VOCABULARY = 32, 8, 50
@@ -353,3 +353,59 @@ def test_metric_survives_a_keras_file_round_trip(rng, model, tmp_path):
     results = restored.evaluate(data, batch_size=8, verbose=0, return_dict=True)
     logits = model.predict(data, batch_size=8, verbose=0)
     assert results["batch_t2i_recall@2"] == pytest.approx(recall_at_k(logits.T, 2))
+
+
+# --- augmented_image_encoder (test-time augmentation) --------------------------------------------------------
+
+
+def test_augmented_image_encoder_against_numpy(rng):
+    weights = rng.normal(size=(6, 4))
+
+    def encode(images):
+        return images.reshape(len(images), -1) @ weights
+
+    def augment(images, generator):
+        return images + generator.normal(size=images.shape).astype(images.dtype)
+
+    images = rng.normal(size=(3, 2, 3)).astype("float32")
+    embed = augmented_image_encoder(encode, augment, copies=4, seed=7)
+    generator = np.random.default_rng(7)
+    views = [images] + [images + generator.normal(size=images.shape).astype("float32") for _ in range(4)]
+    expected = unit(sum(unit(view.reshape(3, -1).astype("float64") @ weights) for view in views))
+    result = embed(images)
+    assert result.dtype == np.float32 and result.shape == (3, 4)
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+    # The same batch gets the same augmentations on every call; no copies is the plain view.
+    np.testing.assert_array_equal(embed(images), result)
+    np.testing.assert_allclose(
+        augmented_image_encoder(encode, augment, copies=0)(images), unit(encode(images)), rtol=1e-6
+    )
+    assert not np.allclose(augmented_image_encoder(encode, augment, copies=4, seed=8)(images), result)
+
+
+def test_augmented_image_encoder_of_a_siglip_with_the_training_augmentation(rng):
+    from keras_siglip.data import augment
+    from keras_siglip.evaluation import embed_in_batches
+
+    model = pico()
+    images = pairs(rng, 5)["images"]
+    plain = keras.ops.convert_to_numpy(model.encode_images(images))
+    same = augmented_image_encoder(model.encode_images, lambda x, generator: x, copies=3)
+    np.testing.assert_allclose(embed_in_batches(same, images, 2), plain, atol=1e-5)
+    augmented = embed_in_batches(augmented_image_encoder(model.encode_images, augment, copies=3), images, 5)
+    np.testing.assert_allclose(np.linalg.norm(augmented, axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(augmented, plain, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"copies": -1}, "`copies` must be a non-negative integer; got -1"),
+        ({"copies": True}, "`copies` must be a non-negative integer; got True"),
+        ({"augment": None}, "`encode` and `augment` must be callables; got function and NoneType"),
+    ],
+)
+def test_augmented_image_encoder_errors_are_explained(arguments, message):
+    arguments = {"encode": lambda x: x, "augment": lambda x, generator: x, "copies": 2, **arguments}
+    with pytest.raises(ValueError, match=message):
+        augmented_image_encoder(**arguments)

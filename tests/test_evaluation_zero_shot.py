@@ -106,6 +106,22 @@ def test_against_numpy_with_random_embeddings(rng):
     assert metrics["top5"] == 1.0 and metrics["chance"] == pytest.approx(0.2)
 
 
+def test_image_encoder_replaces_encode_images(rng):
+    names, templates = ["a", "b", "c"], ["x {}", "{} y"]
+    prompts = {t.replace("{}", n): rng.normal(size=4) for n in names for t in templates}
+    model = FakeModel(prompts, 0.3, -1.0)
+    rotation = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    classifier = ZeroShotClassifier(
+        model, names, templates, tokenizer=model.tokenize, image_encoder=lambda x: unit(x @ rotation)
+    )
+    class_embeddings = unit(unit(np.array(list(prompts.values()))).reshape(3, 2, 4).mean(axis=1))
+    images = rng.normal(size=(5, 4))
+    expected = math.exp(0.3) * unit(images @ rotation) @ class_embeddings.T - 1.0
+    np.testing.assert_allclose(classifier.logits(images), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`image_encoder` must be a function of model-ready images or None; got int"):
+        ZeroShotClassifier(model, names, templates, tokenizer=model.tokenize, image_encoder=3)
+
+
 def test_ties_count_against_the_true_class():
     # Both classes get the same prompts' embedding: every image ties.
     model = FakeModel({"a cat": [1.0, 0, 0], "a dog": [1.0, 0, 0]}, 0.0, 0.0)

@@ -37,6 +37,7 @@ DIGIT_CAPTION_TEMPLATES = (
 # The `emoji` package's fully qualified status; the others are variation-selector-less
 # duplicates and components such as skin-tone swatches.
 _FULLY_QUALIFIED = 2
+HELD_OUT_SPLITS = ("random", "known-words")
 _RENDER_FONT_FRACTION = 0.75
 
 
@@ -127,6 +128,7 @@ def load_emoji(
     render_size=64,
     languages=("en",),
     digits_held_out_fraction=0.25,
+    held_out_split="random",
 ):
     """Draw the embedded dataset.
 
@@ -139,6 +141,14 @@ def load_emoji(
             captions (evaluation always uses the English name); each emoji split
             also lists its items' names per language (`ImageTextSplit.names`).
         digits_held_out_fraction: share of the 1,797 digit images held out.
+        held_out_split: how the held-out emoji are drawn. `"random"`: any
+            `num_held_out` items. `"known-words"`: items in a random order, each
+            held out only if every word of its English name stays in some training
+            caption (`known_word_mask` is true for all of them). Either way no
+            held-out item, image or name, is trained on; `"known-words"` measures
+            whether the model composes words it learnt into names it never saw,
+            while a random split also holds out names with words no training
+            caption has, which no model trained on this data can know.
 
     Returns:
         An `EmojiDataset`.
@@ -150,9 +160,14 @@ def load_emoji(
     (300, (32, 32, 3))
     >>> sorted(data.test.names)
     ['en']
+    >>> data = load_emoji(render_size=32, held_out_split="known-words")
+    >>> bool(known_word_mask(data.test.captions, data.training_captions()).all())
+    True
     """
     if not isinstance(num_held_out, int) or num_held_out < 1:
         raise ValueError(f"`num_held_out` must be a positive integer, got {num_held_out!r}.")
+    if held_out_split not in HELD_OUT_SPLITS:
+        raise ValueError(f"`held_out_split` must be one of {HELD_OUT_SPLITS}, got {held_out_split!r}.")
     if not 0 < digits_held_out_fraction < 1:
         raise ValueError(
             f"`digits_held_out_fraction` must be in (0, 1), got {digits_held_out_fraction!r}."
@@ -164,6 +179,8 @@ def load_emoji(
         )
     images = _render_emoji(tuple(sequences), render_size)
     order = np.random.default_rng([seed, 0]).permutation(len(sequences))
+    if held_out_split == "known-words":
+        order = _known_words_first(order, choices, num_held_out)
     test_index, train_index = np.sort(order[:num_held_out]), np.sort(order[num_held_out:])
 
     # An alias of one item can be another item's name ("pig" names the pig and is an
@@ -198,6 +215,62 @@ def load_emoji(
     return EmojiDataset(
         split(train_index, held_out_names), split(test_index, train_names), digits["train"], digits["test"]
     )
+
+
+def _known_words_first(order, choices, num_held_out):
+    """`order` rearranged so its first `num_held_out` items have only known words.
+
+    Walks `order` and holds an item out when each word of its English name is in
+    the captions of some other item still in training (or of the digits) and
+    taking the item's captions out of training leaves every word of the names
+    already held out known. Names of held-out items are also taken out of the
+    training items' aliases (`load_emoji`), so a final pass returns any item that
+    this makes unknown to training and draws on.
+    """
+    from keras_siglip.preprocessing.tokenizer import canonicalize
+
+    def words(caption):
+        return canonicalize(caption).split()
+
+    digit_words = {w for t in DIGIT_CAPTION_TEMPLATES for name in DIGIT_NAMES for w in words(t.format(name))}
+    item_words = [{w for c in item for w in words(c)} for item in choices]
+    excluded = set()  # items returned to training by the final pass
+    while True:
+        count = {}
+        for item in item_words:
+            for w in item:
+                count[w] = count.get(w, 0) + 1
+        held_out, needed = [], set()
+        for i in order:
+            if len(held_out) == num_held_out:
+                break
+            if i in excluded:
+                continue
+            name_words = set(words(choices[i][0]))
+            if all(w in digit_words or count.get(w, 0) - (w in item_words[i]) >= 1 for w in name_words) and not any(
+                count[w] == 1 and w in needed and w not in digit_words for w in item_words[i]
+            ):
+                held_out.append(i)
+                needed |= name_words
+                for w in item_words[i]:
+                    count[w] -= 1
+        held_out_names = {_comparable(choices[i][0]) for i in held_out}
+        held = set(held_out)
+        known = set(digit_words)
+        for i in range(len(choices)):
+            if i not in held:
+                known.update(w for c in choices[i] if _comparable(c) not in held_out_names for w in words(c))
+        unknown = [i for i in held_out if not set(words(choices[i][0])) <= known]
+        if not unknown:
+            break
+        excluded.update(unknown)
+    if len(held_out) < num_held_out:
+        raise ValueError(
+            f"`num_held_out` {num_held_out} is more than the {len(held_out)} emoji whose words all stay in "
+            f"training captions; use a smaller `num_held_out` or `held_out_split='random'`."
+        )
+    rest = [i for i in order if i not in held]
+    return np.array(held_out + rest)
 
 
 def augment(images, rng, max_rotation=15.0, scale=(0.8, 1.1), max_shift=0.12, fill=1.0):

@@ -48,6 +48,9 @@ class ZeroShotClassifier:
             model.sequence_length)` integer token ids (an array, or a dict with a
             `"token_ids"` entry), such as the model's preprocessor.
         batch_size: texts and images encoded per call of the model.
+        image_encoder: function from model-ready images to embeddings;
+            `model.encode_images` by default. `augmented_image_encoder(...)` gives
+            one that averages augmented views of each image.
 
     Example:
 
@@ -69,8 +72,20 @@ class ZeroShotClassifier:
     """
 
     def __init__(
-        self, model, class_names, templates=DEFAULT_TEMPLATES, *, tokenizer, batch_size=256
+        self,
+        model,
+        class_names,
+        templates=DEFAULT_TEMPLATES,
+        *,
+        tokenizer,
+        batch_size=256,
+        image_encoder=None,
     ):
+        if image_encoder is not None and not callable(image_encoder):
+            raise ValueError(
+                f"`image_encoder` must be a function of model-ready images or None; got {type(image_encoder).__name__}."
+            )
+        self.image_encoder = image_encoder or model.encode_images
         self.class_names = check_class_names(class_names)
         self.templates = check_templates(templates)
         check_tokenizer(tokenizer)
@@ -100,7 +115,7 @@ class ZeroShotClassifier:
         if len(images) == 0:
             raise ValueError("`images` must hold at least one image; got none.")
         image_embeddings = embed_in_batches(
-            self.model.encode_images, images, batch_size or self.batch_size
+            self.image_encoder, images, batch_size or self.batch_size
         )
         similarity = image_embeddings @ self.class_embeddings.T
         return (self.temperature * similarity + self.bias).astype("float32")
