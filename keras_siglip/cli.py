@@ -580,7 +580,7 @@ def _report(metrics):
         print(f"  {key:16s} {metrics[key]:6.1%}   (chance {k / candidates:.1%})")
     for prefix, words in (("known_words", "only words that training captions use"), ("new_words", "a word no training caption uses")):
         keys = sorted(key for key in metrics if key.startswith(prefix + "_") and "recall@" in key)
-        if keys:
+        if keys and metrics[prefix + "_items"] < candidates:  # a line only when the names split
             values = ", ".join(f"{key[len(prefix) + 1:]} {metrics[key]:.1%}" for key in keys)
             print(f"  {metrics[prefix + '_items']} names with {words}: {values}")
     if metrics["eval_augmentations"]:
