@@ -7,7 +7,9 @@
 `train` trains a small SigLIP from scratch on the embedded dataset (OpenMoji emoji
 named in words, and handwritten digits), evaluates it on held-out data —
 zero-shot classification of digit images and image-text retrieval among emoji never
-seen in training, each number next to chance — and writes a preset directory
+seen in training (by default emoji whose names use words other emoji taught it, each
+image embedded with 32 augmented copies averaged in), each number next to chance — and
+writes a preset directory
 (`SigLIP.from_preset(DIR)` loads it) and `DIR/metrics.json` to `--output-dir`.
 
 With `--data`, `train` reads its training pairs from a corpus on disk (WebDataset tar
