@@ -264,7 +264,7 @@ def train(args):
 
     from keras_siglip import SigLIP
     from keras_siglip.data import emoji
-    from keras_siglip.evaluation import augmented_image_encoder
+    from keras_siglip.evaluation import augmented_image_encoder, compiled_encoder
     from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, train_sentencepiece
 
     if args.data:
@@ -334,13 +334,14 @@ def train(args):
 
     trained_captions = corpus_captions if args.data else data.training_captions()
     evaluation = HeldOutEvaluation(data, model, tokenizer, args.image_size, trained_captions)
+    encode_images = compiled_encoder(model.image_encoder)
     if args.eval_augmentations:
-        augmented = augmented_image_encoder(model.encode_images, emoji.augment, args.eval_augmentations, seed=args.seed)
+        augmented = augmented_image_encoder(encode_images, emoji.augment, args.eval_augmentations, seed=args.seed)
         metrics = evaluation(augmented)
-        single_view = evaluation(model.encode_images)
+        single_view = evaluation(encode_images)
         metrics.update({f"single_view_{key}": single_view[key] for key in SINGLE_VIEW_KEYS})
     else:
-        metrics = evaluation(model.encode_images)
+        metrics = evaluation(encode_images)
     metrics = {
         **metrics,
         "held_out_split": args.held_out_split,
@@ -376,13 +377,13 @@ class HeldOutEvaluation:
 
     def __init__(self, data, model, tokenizer, image_size, trained_captions):
         from keras_siglip.data import emoji
-        from keras_siglip.evaluation.embedding import embed_in_batches
+        from keras_siglip.evaluation.embedding import compiled_encoder, embed_in_batches
         from keras_siglip.preprocessing import preprocess_images
 
         self.data, self.model, self.tokenizer = data, model, tokenizer
         self.emoji_images = preprocess_images(data.test.images, image_size)
         self.digit_images = preprocess_images(data.digits_test.images, image_size)
-        self.text_embeddings = embed_in_batches(model.encode_texts, tokenizer(data.test.captions), 256)
+        self.text_embeddings = embed_in_batches(compiled_encoder(model.text_encoder), tokenizer(data.test.captions), 256)
         self.known_words = emoji.known_word_mask(data.test.captions, trained_captions)
 
     def __call__(self, image_encoder):

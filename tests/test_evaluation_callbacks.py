@@ -75,6 +75,12 @@ def test_embed_in_batches_pads_the_last_batch_to_one_shape():
     shapes.clear()
     embed_in_batches(encode, inputs, 64)
     assert shapes == [(5, 3)]
+    # The calls share the examples equally: 9 at most 8 at a time is two calls of 5
+    # (one of them padded), not 8 and 1 padded to 8.
+    shapes.clear()
+    nine = np.arange(27, dtype="float32").reshape(9, 3)
+    np.testing.assert_array_equal(embed_in_batches(encode, nine, 8), nine[:, :2] * 2)
+    assert shapes == [(5, 3)] * 2
     with pytest.raises(ValueError, match="`inputs` must hold at least one example"):
         embed_in_batches(encode, inputs[:0], 2)
 

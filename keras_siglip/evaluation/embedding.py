@@ -12,7 +12,7 @@ def embed_in_batches(encode, inputs, batch_size):
     Args:
         encode: a tower's encoding function, such as `model.encode_images`.
         inputs: array whose first axis is the examples (at least one).
-        batch_size: examples per call of `encode`.
+        batch_size: most examples per call of `encode`; the calls get equal shares.
 
     Returns:
         `(num_examples, dim)` float32 array.
@@ -27,9 +27,12 @@ def embed_in_batches(encode, inputs, batch_size):
     num_examples = len(inputs)
     if not num_examples:
         raise ValueError("`inputs` must hold at least one example; got none.")
-    batch_size = min(batch_size, num_examples)
-    # A short last batch is padded (with copies of the last example) to the shape of
-    # the others: on JAX, each new shape compiles every operation of the tower again.
+    # As many calls as `batch_size` needs, of equal size (300 examples at 256: two of
+    # 150, not 256 and 44 padded to 256). A short last batch is padded (with copies of
+    # the last example) to the shape of the others: on JAX, each new shape compiles
+    # every operation of the tower again.
+    num_batches = -(-num_examples // batch_size)
+    batch_size = -(-num_examples // num_batches)
     padding = -num_examples % batch_size
     if padding:
         inputs = np.concatenate([inputs, np.repeat(inputs[-1:], padding, axis=0)])
@@ -38,6 +41,38 @@ def embed_in_batches(encode, inputs, batch_size):
         for start in range(0, len(inputs), batch_size)
     ]
     return np.concatenate(parts)[:num_examples].astype("float32")
+
+
+def compiled_encoder(tower):
+    """A tower's unit-length embeddings through Keras' compiled predict step.
+
+    `SigLIP.encode_images` and `encode_texts` run eagerly, one operation at a time;
+    for evaluation over many batches (and many augmented views) the tower's
+    `predict_on_batch` runs it as one compiled function instead (a jitted function
+    on JAX, a `tf.function` on TensorFlow; eager under `no_grad` on PyTorch), about
+    3x faster for the main job's small towers on JAX. Inputs are not checked the way
+    `SigLIP.encode_images` checks them: use it on inputs already known to fit.
+
+    Args:
+        tower: a Keras model, e.g. `model.image_encoder` or `model.text_encoder`.
+
+    Returns:
+        A function from a batch of inputs to `(batch, dim)` float32 unit-length
+        NumPy embeddings, for `embed_in_batches`, `augmented_image_encoder` or
+        `ZeroShotClassifier(..., image_encoder=...)`.
+    """
+    if not hasattr(tower, "predict_on_batch"):
+        raise ValueError(f"`tower` must be a Keras model such as `model.image_encoder`; got {type(tower).__name__}.")
+
+    def encode(inputs):
+        return _unit_rows(tower.predict_on_batch(inputs))
+
+    return encode
+
+
+def _unit_rows(embeddings):
+    embeddings = np.asarray(ops.convert_to_numpy(embeddings), dtype="float32")
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
 
 
 def augmented_image_encoder(encode, augment, copies, seed=0):
@@ -82,16 +117,12 @@ def augmented_image_encoder(encode, augment, copies, seed=0):
             f"`encode` and `augment` must be callables; got {type(encode).__name__} and {type(augment).__name__}."
         )
 
-    def unit(embeddings):
-        embeddings = np.asarray(ops.convert_to_numpy(embeddings), dtype="float32")
-        return embeddings / np.maximum(np.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
-
     def encode_augmented(images):
         images = np.asarray(ops.convert_to_numpy(images))
         rng = np.random.default_rng(seed)
-        total = unit(encode(images))
+        total = _unit_rows(encode(images))
         for _ in range(copies):
-            total += unit(encode(np.asarray(augment(images, rng), dtype=images.dtype)))
-        return unit(total)
+            total += _unit_rows(encode(np.asarray(augment(images, rng), dtype=images.dtype)))
+        return _unit_rows(total)
 
     return encode_augmented
