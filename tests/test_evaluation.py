@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from keras_siglip import SigLIP, losses
-from keras_siglip.evaluation import RetrievalRecall, augmented_image_encoder, recall_at_k, retrieval_metrics
+from keras_siglip.evaluation import (
+    RetrievalRecall,
+    augmented_image_encoder,
+    compiled_encoder,
+    recall_at_k,
+    retrieval_metrics,
+)
 from keras_siglip.evaluation import retrieval
 
 IMAGE_SIZE, LENGTH, VOCABULARY = 32, 8, 50
@@ -409,3 +415,17 @@ def test_augmented_image_encoder_errors_are_explained(arguments, message):
     arguments = {"encode": lambda x: x, "augment": lambda x, generator: x, "copies": 2, **arguments}
     with pytest.raises(ValueError, match=message):
         augmented_image_encoder(**arguments)
+
+
+def test_compiled_encoder_matches_the_models_encoders_on_this_backend(rng):
+    model = pico()
+    batch = pairs(rng, 6)
+    for tower, encode, inputs in (
+        (model.image_encoder, model.encode_images, batch["images"]),
+        (model.text_encoder, model.encode_texts, batch["token_ids"]),
+    ):
+        compiled = compiled_encoder(tower)(inputs)
+        assert isinstance(compiled, np.ndarray) and compiled.dtype == np.float32
+        np.testing.assert_allclose(compiled, keras.ops.convert_to_numpy(encode(inputs)), atol=2e-5)
+    with pytest.raises(ValueError, match="`tower` must be a Keras model such as `model.image_encoder`; got function"):
+        compiled_encoder(lambda x: x)
