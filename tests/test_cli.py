@@ -98,6 +98,7 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
 def test_defaults_hold_out_known_words_and_average_augmented_views():
     args = cli.build_parser().parse_args(["train"])
     assert args.held_out_split == "known-words" and args.eval_augmentations == 32
+    assert args.temperature_and_bias_learning_rate_multiplier == 10.0
     assert cli.build_parser().parse_args(["export-corpus", "out"]).held_out_split == "known-words"
     from keras_siglip.data import emoji
 
