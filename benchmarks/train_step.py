@@ -14,6 +14,11 @@ implementations of the same architecture are timed:
   with its default loss (`SigLIPLoss`, applied by `SigLIPBackbone.compute_loss`,
   which calls the model a second time) and the same AdamW, on the same Keras
   backend.
+- `keras_hub_xla` (TensorFlow only): the same keras-hub model compiled with
+  `jit_compile=True`. Keras' default `jit_compile="auto"` turns XLA off for
+  TensorFlow on a machine without an accelerator, so the `keras_hub` row there
+  is TensorFlow's graph with its own kernels; this row shows keras-hub under
+  the XLA that `SigLIP.compile()` chooses on TensorFlow.
 - `transformers`: `transformers.SiglipModel(SiglipConfig(...))` on PyTorch (CPU,
   its default SDPA attention), `return_loss=True` for its sigmoid loss,
   `torch.optim.AdamW`. It does not use Keras, so it runs once per configuration
@@ -26,7 +31,9 @@ weights in the compiled step's state between steps; `train_on_batch` copies
 them back into the Keras variables after every step, which costs about two
 seconds per B/16 step on JAX); a callback times each step and reads its loss, so
 that asynchronous dispatch cannot hide work. `compile` keeps its default
-`jit_compile="auto"`: XLA on JAX and TensorFlow, eager on torch. The first
+`jit_compile="auto"`: XLA on JAX, eager on torch; on TensorFlow, Keras' "auto"
+means XLA only on an accelerator (graph mode with TensorFlow's kernels on a
+CPU), while `SigLIP.compile()` resolves it to XLA on every device. The first
 `warmup` steps (compilation included) are not timed.
 
 Each (configuration, implementation, backend) runs in a fresh subprocess, with
@@ -117,7 +124,9 @@ CONFIGS = {
         "batch_size": 64,
     },
 }
-IMPLEMENTATIONS = ("ours", "ours_keras_adamw", "keras_hub", "transformers")
+IMPLEMENTATIONS = ("ours", "ours_keras_adamw", "keras_hub", "keras_hub_xla", "transformers")
+# Implementations measured on one backend only, whatever `--backend` says.
+BACKEND_ONLY = {"keras_hub_xla": "tensorflow"}
 KERAS_BACKENDS = ("jax", "tensorflow", "torch")
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
@@ -139,7 +148,8 @@ def step_flops(config):
     and the weight gradient), except the patch embedding, whose input (the images)
     needs no gradient. Elementwise work, the loss (`B^2 D`) and the optimizer are left
     out: they are below 1% of a B/16 step (XLA's own count for the whole B/16 step,
-    1,128 GFLOP, is 1.5% above this one).
+    1,128 GFLOP, is 1.4% above this one; `matmul_floor.py` lists the same products
+    with their shapes, and a test checks that the two counts agree).
     """
     width, mlp = config["hidden_dim"], config["intermediate_dim"]
     patches = (config["image_size"] // config["patch_size"]) ** 2
@@ -155,7 +165,7 @@ def step_flops(config):
     image = patch_embedding + config["image_num_layers"] * block(patches) + pooling_head
     text = config["text_num_layers"] * block(tokens) + width * width
     forward = config["batch_size"] * (image + text)
-    return 2 * (3 * forward - 2 * config["batch_size"] * patch_embedding)
+    return 2 * (3 * forward - config["batch_size"] * patch_embedding)
 
 
 def matmul_rate(implementation):
@@ -280,7 +290,7 @@ def build_ours(config, fused_optimizer=True):
     return keras_step_timer(model, config), model.count_params()
 
 
-def build_keras_hub(config):
+def build_keras_hub(config, jit_compile="auto"):
     """`(run, num_params)` for keras-hub's `SigLIPBackbone` and `SigLIPLoss`."""
     import keras_hub
 
@@ -305,7 +315,7 @@ def build_keras_hub(config):
     )
     model = keras_hub.models.SigLIPBackbone(vision_encoder, text_encoder)
     # The default loss is `SigLIPLoss`, applied by `SigLIPBackbone.compute_loss`.
-    model.compile(optimizer=keras_optimizer())
+    model.compile(optimizer=keras_optimizer(), jit_compile=jit_compile)
     return keras_step_timer(model, config), model.count_params()
 
 
@@ -365,6 +375,7 @@ BUILDERS = {
     "ours": build_ours,
     "ours_keras_adamw": lambda config: build_ours(config, fused_optimizer=False),
     "keras_hub": build_keras_hub,
+    "keras_hub_xla": lambda config: build_keras_hub(config, jit_compile=True),
     "transformers": build_transformers,
 }
 
@@ -382,7 +393,7 @@ def measure(config_name, implementation, steps, warmup):
     else:
         import keras  # noqa: F401
 
-        if implementation == "keras_hub":
+        if implementation.startswith("keras_hub"):
             import keras_hub  # noqa: F401
         else:
             import keras_siglip  # noqa: F401
@@ -427,6 +438,9 @@ def combinations(config_names, implementations, backends):
         for implementation in implementations:
             if implementation == "transformers":
                 yield config_name, implementation, "torch (native)"
+            elif implementation in BACKEND_ONLY:
+                if BACKEND_ONLY[implementation] in backends:
+                    yield config_name, implementation, BACKEND_ONLY[implementation]
             else:
                 for backend in backends:
                     yield config_name, implementation, backend

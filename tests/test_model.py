@@ -153,6 +153,42 @@ def test_compile_rejects_bad_settings():
         model.compile(optimizer="adam", temperature_and_bias_learning_rate_multiplier=10)
 
 
+def test_jit_compile_auto_means_xla_on_jax_and_tensorflow():
+    """Keras' "auto" turns XLA off for TensorFlow on a CPU-only machine; SigLIP's
+    keeps it, as the README's train-step table measures. An explicit choice and
+    `run_eagerly` win."""
+    backend = keras.backend.backend()
+    model = pico()
+    model.compile()
+    assert model.jit_compile is {"jax": True, "tensorflow": True, "torch": False}[backend]
+    model.compile(jit_compile=False)
+    assert model.jit_compile is False
+    model.compile(run_eagerly=True)
+    assert model.jit_compile is False
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch", reason="jit_compile=True is torch.compile on PyTorch"
+)
+def test_xla_and_plain_train_steps_agree(rng):
+    """Two steps of the same model with and without XLA give the same weights.
+
+    Plain SGD, so that the weights carry the gradients' differences as they are
+    (Adam's first steps move every weight by about the learning rate whatever the
+    gradient's size, and a gradient near zero can change sign with rounding)."""
+    data = batch(rng)
+    trained = []
+    for jit_compile in (True, False):
+        keras.utils.set_random_seed(3)
+        model = pico()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit_compile)
+        for _ in range(2):
+            model.train_on_batch(data)
+        trained.append([as_numpy(v) for v in model.trainable_variables])
+    for with_xla, without in zip(*trained):
+        np.testing.assert_allclose(with_xla, without, rtol=1e-4, atol=1e-5)
+
+
 def test_warmup_cosine_schedule():
     model = pico()
     model.compile(learning_rate=1e-3, warmup_steps=10, decay_steps=100)
