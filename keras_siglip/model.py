@@ -1,6 +1,7 @@
 """`SigLIP`: two towers, a learnable temperature and bias, and the sigmoid loss."""
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -374,7 +375,11 @@ class SigLIP(keras.Model):
         if kwargs.get("jit_compile", "auto") == "auto" and keras.backend.backend() == "tensorflow":
             # Keras' "auto" turns XLA off for TensorFlow on a machine without an
             # accelerator; for SigLIP's towers XLA is the faster step there too.
-            self.jit_compile = not self.run_eagerly
+            # Where Keras finds the model unsupported (e.g. op determinism is on),
+            # the setter falls back to False; "auto" does that silently.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile")
+                self.jit_compile = not self.run_eagerly
 
     def loss_chunk_size(self, batch_size):
         """Tile size of the chunked loss that training uses at this batch size.

@@ -2,6 +2,7 @@
 
 import math
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -165,6 +166,21 @@ def test_jit_compile_auto_means_xla_on_jax_and_tensorflow():
     assert model.jit_compile is False
     model.compile(run_eagerly=True)
     assert model.jit_compile is False
+    if backend == "tensorflow":
+        # Keras finds a model unsupported by XLA under op determinism; "auto" then
+        # falls back to the graph, as Keras' own "auto" does, without a warning.
+        from tensorflow.python.framework import config as tf_config
+
+        tf.config.experimental.enable_op_determinism()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                model.compile()
+            assert model.jit_compile is False
+        finally:
+            tf_config.disable_op_determinism()
+        model.compile()
+        assert model.jit_compile is True
 
 
 @pytest.mark.skipif(
