@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from keras_siglip.convert import weights
+from keras_siglip.convert import hub, weights
 from keras_siglip.convert.safetensors_weights import SafetensorsCheckpoint, weight_files
 from keras_siglip.convert.transformers_config import (
     CONFIG_FILE,
@@ -52,7 +52,7 @@ VOCABULARY_FILE = "spiece.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
 IMAGE_PROCESSOR_FILE = "preprocessor_config.json"
-REMOTE_PREFIX = "hf://"
+REMOTE_PREFIX = hub.HF_PREFIX
 # What a conversion reads; everything else in a model repository (pickles, ONNX,
 # TensorFlow and Flax weights) is not downloaded.
 REMOTE_PATTERNS = ("*.json", "*.safetensors", VOCABULARY_FILE)
@@ -92,29 +92,14 @@ def resolve_remote(handle):
     Raises:
         ValueError: `handle` is not of that form.
         ImportError: `huggingface_hub` is not installed.
+        OSError: the download failed.
     """
     if not is_remote_handle(handle):
         raise ValueError(
             f"`handle` must look like '{REMOTE_PREFIX}owner/name' (a Hugging Face Hub "
             f"model), got {handle!r}."
         )
-    repo_id, _, revision = handle[len(REMOTE_PREFIX) :].partition("@")
-    parts = repo_id.split("/")
-    if len(parts) != 2 or not all(parts) or (revision == "" and handle.endswith("@")):
-        raise ValueError(
-            f"`handle` must look like '{REMOTE_PREFIX}owner/name' or "
-            f"'{REMOTE_PREFIX}owner/name@revision', got {handle!r}."
-        )
-    try:
-        import huggingface_hub
-    except ImportError:
-        raise ImportError(
-            f"Downloading {handle} needs the `huggingface_hub` package: "
-            "`pip install huggingface_hub`, or pass a local directory."
-        ) from None
-    return huggingface_hub.snapshot_download(
-        repo_id=repo_id, revision=revision or None, allow_patterns=list(REMOTE_PATTERNS)
-    )
+    return hub.download(handle, allow_patterns=REMOTE_PATTERNS)
 
 
 # --- Model -------------------------------------------------------------------------
