@@ -30,11 +30,10 @@ Usage:
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
-import time
+
+import common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPLEMENTATIONS = ("ring", "ring_bidir", "all_gather")
@@ -110,12 +109,11 @@ def run_worker(arguments):
             function = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3)))
             compiled = function.lower(*args).compile()
         memory = compiled.memory_analysis()
-        jax.block_until_ready(compiled(*args))
-        times = []
-        for _ in range(arguments.repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(compiled(*args))
-            times.append(time.perf_counter() - start)
+        times = common.time_calls(
+            lambda: jax.block_until_ready(compiled(*args)),  # noqa: B023
+            arguments.repeats,
+            warmup=1,
+        )
         text = compiled.as_text()
         rows.append(
             {
@@ -129,7 +127,7 @@ def run_worker(arguments):
                     + memory.output_size_in_bytes
                 )
                 / 2**20,
-                "median_ms": 1e3 * statistics.median(times),
+                "median_ms": 1e3 * common.median(times),
                 "collective_permutes": text.count("collective-permute-start")
                 or text.count("collective-permute("),
                 "all_gathers": text.count("all-gather-start") or text.count("all-gather("),
@@ -143,21 +141,22 @@ def print_table(rows, arguments):
         f"\nSigmoid loss forward+backward, per-device batch {arguments.per_device_batch}, "
         f"dim {arguments.dim}, float32, simulated CPU devices (JAX)\n"
     )
-    print(
-        "| implementation | devices | global B | per-device temp MiB | per-device total MiB "
-        "| median ms | permutes | all-gathers |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row['implementation']} | {row['devices']} | {row['global_batch']} "
-            f"| {row['temp_mib']:.2f} | {row['total_mib']:.2f} | {row['median_ms']:.1f} "
-            f"| {row['collective_permutes']} | {row['all_gathers']} |"
-        )
-    print(
-        f"\nmachine: {platform.machine()} {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; {json.dumps({'rows': rows})}"
-    )
+    header = [
+        "implementation", "devices", "global B", "per-device temp MiB", "per-device total MiB",
+        "median ms", "permutes", "all-gathers",
+    ]
+    cells = [
+        [
+            row["implementation"], row["devices"], row["global_batch"], f"{row['temp_mib']:.2f}",
+            f"{row['total_mib']:.2f}", f"{row['median_ms']:.1f}", row["collective_permutes"],
+            row["all_gathers"],
+        ]
+        for row in rows
+    ]
+    print(common.markdown_table(header, cells))
+    print()
+    print(common.machine_line(("jax", "keras")))
+    print(json.dumps({"rows": rows}))
 
 
 if __name__ == "__main__":

@@ -41,13 +41,9 @@ Times are measurements, never assertions.
 """
 
 import argparse
-import datetime
 import os
-import platform
-import statistics
 import tempfile
 import time
-from importlib import metadata
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -55,6 +51,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+
+import common  # noqa: E402
 
 from keras_siglip import SigLIP  # noqa: E402
 from keras_siglip.data import tfrecord_corpus, webdataset_corpus, write_tfrecord, write_webdataset  # noqa: E402
@@ -125,7 +123,7 @@ def _median_rates(blocks):
         pairs = sum(p for p, _, _ in processes)
         rates.append(pairs / max(seconds for _, seconds, _ in processes))
         cpu.append(1000 * sum(c for _, _, c in processes) / pairs)
-    return statistics.median(rates), statistics.median(cpu), pairs
+    return common.median(rates), common.median(cpu), pairs
 
 
 def _shard_passes(
@@ -222,36 +220,13 @@ def model_rates(args, preprocessor, shards):
     in_memory = tf.data.Dataset.from_tensors(batch).repeat()
     timer = StepTimes()
     model.fit(in_memory, steps_per_epoch=args.warmup + args.steps, epochs=1, verbose=0, callbacks=[timer])
-    memory_rate = args.batch_size / statistics.median(timer.times[args.warmup :])
+    memory_rate = args.batch_size / common.median(timer.times[args.warmup :])
     timer = StepTimes()
     model.fit(pipeline, steps_per_epoch=args.warmup, epochs=1, verbose=0)
     start = time.perf_counter()
     model.fit(pipeline, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[timer])
     pipeline_rate = args.batch_size * args.steps / (time.perf_counter() - start)
     return model.count_params(), memory_rate, pipeline_rate
-
-
-def machine_line():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    versions = []
-    for library in LIBRARIES:
-        try:
-            versions.append(f"{library} {metadata.version(library)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{library} missing")
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    allocator = "BFC" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true") else "default"
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"Machine: {cpu}, {len(os.sched_getaffinity(0))} cores, load average {load} (1, 5, 15 min); "
-        f"Python {platform.python_version()}, {', '.join(versions)}, backend {keras.backend.backend()}, "
-        f"TensorFlow CPU allocator {allocator}; {date}"
-    )
 
 
 def _cells(result):
@@ -327,12 +302,12 @@ def main():
         f"\n{args.source_size} px JPEG -> {args.image_size} px, {args.sequence_length} tokens, "
         f"batch {args.batch_size}\n"
     )
-    print("| stage | whole passes: pairs / s | CPU ms / pair | stream (`repeat=True`): pairs / s | CPU ms / pair |")
-    print("|---|---:|---:|---:|---:|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    header = ["stage", "whole passes: pairs / s", "CPU ms / pair", "stream (`repeat=True`): pairs / s", "CPU ms / pair"]
+    print(common.markdown_table(header, rows, right_aligned_from=1))
     print()
-    print(machine_line())
+    use_bfc = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true")
+    details = [f"backend {keras.backend.backend()}", f"TensorFlow CPU allocator {'BFC' if use_bfc else 'default'}"]
+    print(common.machine_line(LIBRARIES, details))
 
 
 if __name__ == "__main__":

@@ -48,15 +48,12 @@ measurements, never assertions.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
-import time
-from importlib import metadata
+
+import common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPLEMENTATIONS = ("dense", "chunked", "keras_hub")
@@ -80,7 +77,8 @@ def main():
     print()
     print_table(arguments, rows, matmul)
     print()
-    print(machine_line(arguments, matmul))
+    matmul_rate = f"measured float32 matmul {matmul['gflops']:.0f} GFLOP/s ({matmul['shape']})"
+    print(common.machine_line(("keras", "keras-hub", arguments.backend), [matmul_rate]))
 
 
 def parse_arguments():
@@ -110,7 +108,7 @@ def measure(arguments, implementation, batch_size):
     row = {"implementation": implementation, "batch_size": batch_size}
     if implementation != "chunked":
         needed = DENSE_BUFFERS * 4 * batch_size**2
-        available = available_memory()
+        available = common.available_memory_bytes()
         if needed > 0.8 * available:
             row["skipped"] = (
                 f"needs ~{needed / 2**30:.0f} GiB for B x B buffers, "
@@ -139,14 +137,6 @@ def run_subprocess(arguments, worker_arguments):
         reason = "killed (out of memory?)" if killed else "failed"
         return {"error": f"{reason}: {result.stderr.strip().splitlines()[-1:] or result.returncode}"}
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def available_memory():
-    with open("/proc/meminfo") as file:
-        for line in file:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def print_progress(row):
@@ -197,28 +187,6 @@ def print_table(arguments, rows, matmul):
         )
 
 
-def machine_line(arguments, matmul):
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as file:
-            cpu = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    with open("/proc/meminfo") as file:
-        total = int(file.readline().split()[1]) / 2**20
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}"
-        for name in ("keras", "keras-hub", arguments.backend)
-    )
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (
-        f"Machine: {datetime.date.today().isoformat()}, {cpu}, {os.cpu_count()} cores, "
-        f"{total:.0f} GiB RAM, Python {platform.python_version()}, {versions}; "
-        f"measured float32 matmul {matmul['gflops']:.0f} GFLOP/s ({matmul['shape']}); "
-        f"load average at the end {load}."
-    )
-
-
 # --- Worker: one measurement in this process ----------------------------------
 
 
@@ -236,20 +204,16 @@ def run_worker(arguments):
         embeddings.append(raw / np.linalg.norm(raw, axis=1, keepdims=True))
     function, inputs = build(kind, embeddings, arguments)
     del raw, embeddings
-    baseline = resident_bytes()
+    baseline = common.resident_bytes()
     function(*inputs)
-    warm_up_peak = peak_resident_bytes()
-    reset_peak()
-    seconds = []
-    for _ in range(arguments.repeats):
-        start = time.perf_counter()
-        function(*inputs)
-        seconds.append(time.perf_counter() - start)
+    warm_up_peak = common.peak_resident_bytes()
+    common.reset_peak()
+    seconds = common.time_calls(lambda: function(*inputs), arguments.repeats, warmup=0)
     return {
-        "seconds": statistics.median(seconds),
+        "seconds": common.median(seconds),
         "min_seconds": min(seconds),
-        "peak_extra_bytes": max(0, peak_resident_bytes() - baseline),
-        "process_peak_bytes": max(warm_up_peak, peak_resident_bytes()),
+        "peak_extra_bytes": max(0, common.peak_resident_bytes() - baseline),
+        "process_peak_bytes": max(warm_up_peak, common.peak_resident_bytes()),
     }
 
 
@@ -355,41 +319,11 @@ def measure_matmul(arguments):
     for rows, inner, columns in shapes:
         a = keras.ops.convert_to_tensor(np.ones((rows, inner), "float32"))
         b = keras.ops.convert_to_tensor(np.ones((inner, columns), "float32"))
-        run(a, b)
-        seconds = []
-        for _ in range(max(arguments.repeats, 5)):
-            start = time.perf_counter()
-            run(a, b)
-            seconds.append(time.perf_counter() - start)
-        gflops = 2 * rows * inner * columns / statistics.median(seconds) / 1e9
+        seconds = common.time_calls(lambda: run(a, b), max(arguments.repeats, 5), warmup=1)  # noqa: B023
+        gflops = 2 * rows * inner * columns / common.median(seconds) / 1e9
         if best is None or gflops > best["gflops"]:
             best = {"gflops": gflops, "shape": f"{rows}x{inner} @ {inner}x{columns}"}
     return best
-
-
-# --- Memory readings (Linux) ----------------------------------------------------
-
-
-def _status_bytes(field):
-    with open("/proc/self/status") as file:
-        for line in file:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def resident_bytes():
-    return _status_bytes("VmRSS")
-
-
-def reset_peak():
-    # Writing 5 resets the kernel's peak RSS (VmHWM) to the current RSS.
-    with open("/proc/self/clear_refs", "w") as file:
-        file.write("5")
-
-
-def peak_resident_bytes():
-    return _status_bytes("VmHWM")
 
 
 if __name__ == "__main__":

@@ -40,13 +40,12 @@ minimum over `--runs` timed calls after two warm-up calls) and the machine.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step import CONFIGS, machine_line, step_flops  # noqa: E402
+import common  # noqa: E402
+from train_step import CONFIGS, LIBRARIES, step_flops  # noqa: E402
 
 FRAMEWORKS = ("jax", "tensorflow-xla", "tensorflow-graph", "torch")
 RESULT_PREFIX = "MATMUL_FLOOR_RESULT "
@@ -182,14 +181,8 @@ def measure(config_name, framework, runs):
         step = tensorflow_step(arrays, jit_compile=framework == "tensorflow-xla")
     else:
         step = torch_step(arrays)
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return {"median": statistics.median(times), "min": min(times)}
+    times = common.time_calls(step, runs, warmup=2)
+    return {"median": common.median(times), "min": min(times)}
 
 
 def run_worker(config_name, framework, runs):
@@ -236,7 +229,7 @@ def main(argv=None):
             )
         print(f"\n{config_name}: train_step.py's step_flops {step_flops(CONFIGS[config_name]) / 1e9:,.1f} GFLOP "
               f"(the products above, counted the same way: {flops / 1e9:,.1f}).")
-    print(machine_line())
+    print(common.machine_line(LIBRARIES))
     for config_name, framework, result in failures:
         print(f"\n{config_name} / {framework} failed ({result['error']}):")
         print("\n".join("    " + line for line in result["output"]))

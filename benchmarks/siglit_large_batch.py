@@ -28,18 +28,13 @@ measurements, never assertions.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
-import time
-from importlib import metadata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loss import peak_resident_bytes, reset_peak, resident_bytes  # noqa: E402
+import common  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +51,7 @@ def main():
     print()
     print_table(arguments, rows)
     print()
-    print(machine_line(arguments))
+    print(common.machine_line(("keras", arguments.backend)))
 
 
 def parse_arguments():
@@ -132,24 +127,6 @@ def print_table(arguments, rows):
         )
 
 
-def machine_line(arguments):
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as file:
-            cpu = next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    with open("/proc/meminfo") as file:
-        total = int(file.readline().split()[1]) / 2**20
-    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("keras", arguments.backend))
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (
-        f"Machine: {datetime.date.today().isoformat()}, {cpu}, {os.cpu_count()} cores, "
-        f"{total:.0f} GiB RAM, Python {platform.python_version()}, {versions}; "
-        f"load average at the end {load}."
-    )
-
-
 # --- Worker: one micro-batch size in this process -------------------------------
 
 
@@ -186,22 +163,18 @@ def run_worker(arguments, micro_batch_size):
         keras.ops.convert_to_numpy(trainer.bias)
         return loss
 
-    baseline = resident_bytes()
+    baseline = common.resident_bytes()
     losses = [step()]
-    warm_up_peak = peak_resident_bytes()
-    reset_peak()
-    seconds = []
-    for _ in range(arguments.repeats):
-        start = time.perf_counter()
-        losses.append(step())
-        seconds.append(time.perf_counter() - start)
+    warm_up_peak = common.peak_resident_bytes()
+    common.reset_peak()
+    seconds = common.time_calls(lambda: losses.append(step()), arguments.repeats, warmup=0)
     return {
-        "seconds": statistics.median(seconds),
+        "seconds": common.median(seconds),
         "min_seconds": min(seconds),
         "first_loss": losses[0],
         "last_loss": losses[-1],
-        "peak_extra_bytes": max(0, peak_resident_bytes() - baseline),
-        "process_peak_bytes": max(warm_up_peak, peak_resident_bytes()),
+        "peak_extra_bytes": max(0, common.peak_resident_bytes() - baseline),
+        "process_peak_bytes": max(warm_up_peak, common.peak_resident_bytes()),
         "parameters": text_encoder.count_params(),
     }
 

@@ -83,16 +83,14 @@ made faster without doing less arithmetic.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
+
+import common
 
 # The sizes are spelled out for keras-hub and transformers; `variant` names the
 # same sizes in keras_siglip (the parameter-count check catches a mismatch).
@@ -190,14 +188,8 @@ def matmul_rate(implementation):
             # Reading one element waits for the product on every backend.
             return float(ops.convert_to_numpy(ops.matmul(a, b)[0, 0]))
 
-    for _ in range(3):
-        product()
-    times = []
-    for _ in range(10):
-        start = time.perf_counter()
-        product()
-        times.append(time.perf_counter() - start)
-    return 2 * MATMUL_SIZE**3 / statistics.median(times) / 1e9
+    times = common.time_calls(product, runs=10, warmup=3)
+    return 2 * MATMUL_SIZE**3 / common.median(times) / 1e9
 
 
 # --- Building the models (inside the worker subprocess) ------------------------
@@ -380,11 +372,6 @@ BUILDERS = {
 }
 
 
-def peak_rss_gb():
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
 def measure(config_name, implementation, steps, warmup):
     """Run in the worker: time `steps` train steps after `warmup` untimed ones."""
     if implementation == "transformers":
@@ -397,7 +384,7 @@ def measure(config_name, implementation, steps, warmup):
             import keras_hub  # noqa: F401
         else:
             import keras_siglip  # noqa: F401
-    import_rss = peak_rss_gb()
+    import_rss = common.peak_rss_gib()
 
     run, num_params = BUILDERS[implementation](CONFIGS[config_name])
     times = run(warmup + steps)[warmup:]
@@ -406,7 +393,7 @@ def measure(config_name, implementation, steps, warmup):
         "times": times,
         "matmul_gflops": matmul_rate(implementation),
         "import_rss_gb": import_rss,
-        "peak_rss_gb": peak_rss_gb(),
+        "peak_rss_gb": common.peak_rss_gib(),
     }
 
 
@@ -496,37 +483,6 @@ def parameter_check(config_name, results):
         if implementation != reference_name:
             parts.append(f"{implementation} {count:,} ({count - reference:+,})")
     return f"Parameters, {config_name}: " + ", ".join(parts)
-
-
-def machine_line():
-    cpu = platform.processor() or "unknown CPU"
-    memory_gb = float("nan")
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal"):
-                    memory_gb = int(line.split()[1]) / 2**20
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0))
-    versions = []
-    for library in LIBRARIES:
-        try:
-            versions.append(f"{library} {metadata.version(library)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{library} missing")
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (
-        f"Machine: {cpu}, {cores} cores, {memory_gb:.0f} GB RAM, load average {load}; "
-        f"Python {platform.python_version()}, {', '.join(versions)}; {date}"
-    )
 
 
 def expand(choices, everything):
@@ -619,7 +575,7 @@ def main(argv=None):
         line = parameter_check(config_name, results)
         if line:
             print(line)
-    print(machine_line())
+    print(common.machine_line(LIBRARIES))
     for key, result in results.items():
         if "error" in result:
             print(f"\n{' / '.join(key)} failed ({result['error']}):")

@@ -141,6 +141,44 @@ def test_no_weights_at_all(reference, tmp_path):
         load_transformers_checkpoint(str(tmp_path))
 
 
+def test_a_cut_short_safetensors_file_is_named(reference, tmp_path):
+    _, path = reference
+    shutil.copy(os.path.join(path, "config.json"), tmp_path)
+    with open(os.path.join(path, "model.safetensors"), "rb") as file:
+        contents = file.read()
+    (tmp_path / "model.safetensors").write_bytes(contents[: len(contents) // 2])
+    with pytest.raises(ValueError, match=r"model\.safetensors is not a safetensors file"):
+        load_transformers_checkpoint(str(tmp_path))
+
+
+def test_safetensors_arrays_are_read_without_torch(tmp_path):
+    """bfloat16 arrays come back widened to float32, exactly as ml_dtypes widens them."""
+    import ml_dtypes
+    from safetensors.numpy import save_file
+
+    from keras_siglip.convert.safetensors_weights import SafetensorsCheckpoint
+
+    rng = np.random.default_rng(5)
+    arrays = {
+        "bf16": rng.standard_normal((3, 5)).astype(ml_dtypes.bfloat16),
+        "f16": rng.standard_normal((4,)).astype(np.float16),
+        "f32": rng.standard_normal((2, 2, 2)).astype(np.float32),
+    }
+    save_file({"bf16": arrays["bf16"]}, str(tmp_path / "a.safetensors"))
+    save_file({"f16": arrays["f16"], "f32": arrays["f32"]}, str(tmp_path / "b.safetensors"))
+    files = [str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors")]
+    with SafetensorsCheckpoint(files) as checkpoint:
+        assert checkpoint.shapes == {"bf16": (3, 5), "f16": (4,), "f32": (2, 2, 2)}
+        bf16 = checkpoint.read("bf16")
+        assert bf16.dtype == np.float32
+        np.testing.assert_array_equal(bf16, arrays["bf16"].astype(np.float32))
+        for key in ("f16", "f32"):
+            assert checkpoint.read(key).dtype == arrays[key].dtype
+            np.testing.assert_array_equal(checkpoint.read(key), arrays[key])
+    with pytest.raises(ValueError, match="'bf16' is in both"):
+        SafetensorsCheckpoint([files[0], files[0]])
+
+
 def test_config_that_does_not_fit_the_weights_names_variable_key_and_shapes(reference, tmp_path):
     _, path = reference
 

@@ -6,31 +6,23 @@ import types
 import keras
 import numpy as np
 import pytest
+from helpers import pico, random_batch
 
-from keras_siglip import SigLIP, losses
+from keras_siglip import losses
 from keras_siglip.evaluation import (
     RetrievalRecall,
     augmented_image_encoder,
     compiled_encoder,
     recall_at_k,
+    retrieval,
     retrieval_metrics,
 )
-from keras_siglip.evaluation import retrieval
 
 IMAGE_SIZE, LENGTH, VOCABULARY = 32, 8, 50
 
 
-def pico():
-    return SigLIP.from_variant(
-        "Pico/8", image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY
-    )
-
-
 def pairs(rng, size):
-    return {
-        "images": rng.uniform(-1, 1, size=(size, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32"),
-        "token_ids": rng.integers(0, VOCABULARY, size=(size, LENGTH)).astype("int32"),
-    }
+    return random_batch(rng, size, IMAGE_SIZE, LENGTH, VOCABULARY)
 
 
 def metric_value(y_pred, k=1, direction="image_to_text"):
@@ -303,7 +295,7 @@ def test_metric_errors_are_explained(make, message):
 
 @pytest.fixture(scope="module")
 def model():
-    return pico()
+    return pico(IMAGE_SIZE, LENGTH, VOCABULARY)
 
 
 def recall_metrics():
@@ -344,7 +336,7 @@ def test_metric_in_fit_and_evaluate(rng, model):
 def test_metric_in_fit_with_the_chunked_loss(rng):
     # A model of its own: on JAX, a `fit` that raises leaves the model's variables
     # emptied (the trainer holds their values while it runs).
-    model = pico()
+    model = pico(IMAGE_SIZE, LENGTH, VOCABULARY)
     model.compile(loss=losses.SigmoidLoss(chunk_size=3), metrics=recall_metrics())
     check_fit_and_evaluate(model, pairs(rng, 8))
 
@@ -393,7 +385,7 @@ def test_augmented_image_encoder_of_a_siglip_with_the_training_augmentation(rng)
     from keras_siglip.data import augment
     from keras_siglip.evaluation import embed_in_batches
 
-    model = pico()
+    model = pico(IMAGE_SIZE, LENGTH, VOCABULARY)
     images = pairs(rng, 5)["images"]
     plain = keras.ops.convert_to_numpy(model.encode_images(images))
     same = augmented_image_encoder(model.encode_images, lambda x, generator: x, copies=3)
@@ -418,7 +410,7 @@ def test_augmented_image_encoder_errors_are_explained(arguments, message):
 
 
 def test_compiled_encoder_matches_the_models_encoders_on_this_backend(rng):
-    model = pico()
+    model = pico(IMAGE_SIZE, LENGTH, VOCABULARY)
     batch = pairs(rng, 6)
     for tower, encode, inputs in (
         (model.image_encoder, model.encode_images, batch["images"]),

@@ -6,28 +6,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
-
-from keras_siglip import SigLIP
+from helpers import pico, random_batch
 from test_layers import as_numpy
 
-IMAGE_SIZE, LENGTH, VOCABULARY = 16, 6, 40
-
-
-def pico(**kwargs):
-    return SigLIP.from_variant(
-        "Pico/8",
-        image_size=IMAGE_SIZE,
-        sequence_length=LENGTH,
-        vocabulary_size=VOCABULARY,
-        **kwargs,
-    )
-
-
-def batch(rng, size=8):
-    return {
-        "images": rng.uniform(-1, 1, size=(size, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32"),
-        "token_ids": rng.integers(0, VOCABULARY, size=(size, LENGTH)).astype("int32"),
-    }
+from keras_siglip import SigLIP
 
 
 def values(variables):
@@ -59,7 +41,7 @@ def test_fit_leaves_the_locked_tower_and_trains_the_other(rng, locked):
     locked_before = values(locked_tower.weights)
     trained_before = values(trained_tower.weights)
     scalars_before = values([model.log_temperature, model.bias])
-    model.fit(batch(rng), epochs=3, verbose=0)
+    model.fit(random_batch(rng), epochs=3, verbose=0)
     for old, new in zip(locked_before, values(locked_tower.weights)):
         np.testing.assert_array_equal(new, old)
     trained_after = values(trained_tower.weights)
@@ -70,7 +52,7 @@ def test_fit_leaves_the_locked_tower_and_trains_the_other(rng, locked):
 
 def test_locked_tower_runs_in_inference_mode(rng):
     model = pico(locked_towers=("image",), dropout=0.5)
-    inputs = batch(rng, 4)
+    inputs = random_batch(rng, 4)
     np.testing.assert_array_equal(
         as_numpy(model.encode_images(inputs["images"], training=True)),
         as_numpy(model.encode_images(inputs["images"], training=False)),
@@ -147,7 +129,7 @@ def test_a_passed_optimizer_gets_the_same_mask():
 def test_lit_setup_survives_a_keras_file(rng, tmp_path):
     model = pico(locked_towers=("image",))
     model.compile(towers_without_decay=("text",))
-    inputs = batch(rng, 4)
+    inputs = random_batch(rng, 4)
     model.fit(inputs, epochs=1, verbose=0)
     assert SigLIP.from_config(model.get_config()).locked_towers == ("image",)
     path = os.path.join(tmp_path, "lit.keras")

@@ -7,10 +7,11 @@ import math
 import keras
 import numpy as np
 import pytest
-
 from backend_gradients import value_and_gradients
-from keras_siglip import SigLIP, losses
+from helpers import pico, random_batch
 from test_losses import numpy_sigmoid_gradients, numpy_sigmoid_loss, unit_rows
+
+from keras_siglip import losses
 
 
 def chunked(chunk_size, positives=True):
@@ -152,20 +153,6 @@ def test_numpy_integer_chunk_size_and_loss_object_round_trip(rng):
 
 # --- Training a model ----------------------------------------------------------------
 
-IMAGE_SIZE, LENGTH, VOCABULARY = 16, 6, 40
-
-
-def pico():
-    return SigLIP.from_variant(
-        "Pico/8", image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY
-    )
-
-
-def batch(rng, size):
-    return {
-        "images": rng.uniform(-1, 1, size=(size, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32"),
-        "token_ids": rng.integers(0, VOCABULARY, size=(size, LENGTH)).astype("int32"),
-    }
 
 
 def loss_curve(model, data, steps=4):
@@ -173,7 +160,7 @@ def loss_curve(model, data, steps=4):
 
 
 def test_training_with_the_chunked_loss_follows_the_dense_curve(rng):
-    data = batch(rng, 10)
+    data = random_batch(rng, 10)
     dense, chunked_model = pico(), pico()
     chunked_model.set_weights(dense.get_weights())
     dense.compile(learning_rate=1e-2)
@@ -201,7 +188,7 @@ def test_training_call_returns_embeddings_only_for_the_chunked_loss(rng, monkeyp
         model.compile()
     else:
         model.compile(loss=losses.SigmoidLoss(chunk_size=4))
-    inputs = batch(rng, 6)
+    inputs = random_batch(rng, 6)
     outputs = model(inputs, training=True)
     assert set(outputs) == {"image_embeddings", "text_embeddings"}
     assert tuple(model(inputs).shape) == (6, 6)
@@ -210,7 +197,7 @@ def test_training_call_returns_embeddings_only_for_the_chunked_loss(rng, monkeyp
         keras.ops.convert_to_numpy(model.compute_loss(y_pred=model(inputs))),
         rtol=1e-5,
     )
-    smaller_outputs = model(batch(rng, 5), training=True)
+    smaller_outputs = model(random_batch(rng, 5), training=True)
     if automatic:  # below the threshold: logits and the dense loss
         assert tuple(smaller_outputs.shape) == (5, 5)
     else:

@@ -6,28 +6,14 @@ import warnings
 
 import keras
 import numpy as np
+import numpy_reference as reference
 import pytest
 import tensorflow as tf
-
-import numpy_reference as reference
-from keras_siglip import SigLIP, losses
+from helpers import VOCABULARY, pico, random_batch
 from test_layers import as_numpy, randomize
 from test_losses import numpy_sigmoid_loss, numpy_softmax_loss
 
-IMAGE_SIZE, LENGTH, VOCABULARY = 16, 6, 40
-
-
-def pico(**kwargs):
-    return SigLIP.from_variant(
-        "Pico/8", image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY, **kwargs
-    )
-
-
-def batch(rng, size=8):
-    return {
-        "images": rng.uniform(-1, 1, size=(size, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32"),
-        "token_ids": rng.integers(0, VOCABULARY, size=(size, LENGTH)).astype("int32"),
-    }
+from keras_siglip import SigLIP, losses
 
 
 def unit(v):
@@ -46,7 +32,7 @@ def test_logits_are_the_maths_on_the_encoders(rng):
     model = pico(log_temperature_init=1.3, bias_init=-2.0)
     randomize(model.image_encoder, rng)
     randomize(model.text_encoder, rng)
-    inputs = batch(rng, 5)
+    inputs = random_batch(rng, 5)
     image_embeddings = unit(reference.image_encoder(inputs["images"].astype(np.float64), model.image_encoder))
     text_embeddings = unit(reference.text_encoder(inputs["token_ids"], model.text_encoder))
     expected = math.exp(1.3) * image_embeddings @ text_embeddings.T - 2.0
@@ -67,7 +53,7 @@ def test_logits_are_the_maths_on_the_encoders(rng):
 
 def test_fit_lowers_the_loss_with_dicts_and_tf_data(rng):
     model = pico()
-    data = batch(rng, 32)
+    data = random_batch(rng, 32)
     model.compile(learning_rate=3e-3)
     before = model.evaluate(data, batch_size=16, verbose=0)
     history = model.fit(data, batch_size=16, epochs=8, verbose=0)
@@ -85,7 +71,7 @@ def test_fit_lowers_the_loss_with_dicts_and_tf_data(rng):
 def test_softmax_loss_option(rng):
     model = pico()
     model.compile(loss="softmax")
-    inputs = batch(rng, 6)
+    inputs = random_batch(rng, 6)
     embeddings = (as_numpy(model.encode_images(inputs["images"])), as_numpy(model.encode_texts(inputs["token_ids"])))
     np.testing.assert_allclose(
         float(model.compute_loss(y_pred=model(inputs))),
@@ -192,7 +178,7 @@ def test_xla_and_plain_train_steps_agree(rng):
     Plain SGD, so that the weights carry the gradients' differences as they are
     (Adam's first steps move every weight by about the learning rate whatever the
     gradient's size, and a gradient near zero can change sign with rounding)."""
-    data = batch(rng)
+    data = random_batch(rng)
     trained = []
     for jit_compile in (True, False):
         keras.utils.set_random_seed(3)
@@ -217,7 +203,7 @@ def test_warmup_cosine_schedule():
 def test_keras_file_round_trip_keeps_outputs_and_training_setup(rng, tmp_path):
     model = pico()
     model.compile(loss="softmax")
-    inputs = batch(rng, 4)
+    inputs = random_batch(rng, 4)
     model.fit(inputs, epochs=1, verbose=0)
     path = os.path.join(tmp_path, "siglip.keras")
     model.save(path)
@@ -230,7 +216,7 @@ def test_keras_file_round_trip_keeps_outputs_and_training_setup(rng, tmp_path):
 
 def test_mixed_precision_is_stable_at_extreme_logits(rng):
     model = pico(dtype="mixed_bfloat16", log_temperature_init=math.log(1e4), bias_init=-1e4)
-    inputs = batch(rng, 8)
+    inputs = random_batch(rng, 8)
     logits = model(inputs)
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
     assert np.all(np.isfinite(as_numpy(logits)))
@@ -248,7 +234,7 @@ def test_float16_model_trains_without_overflow(rng):
         )
     model = pico(dtype="mixed_float16")
     model.compile()
-    history = model.fit(batch(rng, 8), epochs=2, verbose=0)
+    history = model.fit(random_batch(rng, 8), epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
 
 
@@ -271,7 +257,7 @@ def test_float16_model_trains_without_overflow(rng):
 def test_bad_inputs_get_clear_errors(rng, change, message):
     model = pico()
     with pytest.raises(ValueError, match=message):
-        model(change(batch(rng)))
+        model(change(random_batch(rng)))
 
 
 def test_towers_must_share_the_embedding_size():

@@ -1,5 +1,6 @@
 """Preset directories: `save_to_preset` / `from_preset` round trips and clear errors."""
 
+import functools
 import json
 import os
 import shutil
@@ -7,15 +8,15 @@ import shutil
 import keras
 import numpy as np
 import pytest
+from helpers import pico as pico_model
 
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
 from keras_siglip.preprocessing import train_sentencepiece
 
 CORPUS = [f"a {size} {animal} on the {place}" for size in ("big", "small") for animal in ("cat", "dog", "fox") for place in ("grass", "road")]
 
-
-def pico(vocabulary_size=40, **kwargs):
-    return SigLIP.from_variant("Pico/8", image_size=16, sequence_length=8, vocabulary_size=vocabulary_size, **kwargs)
+# The tiny model at the sizes these presets use.
+pico = functools.partial(pico_model, image_size=16, sequence_length=8)
 
 
 @pytest.fixture(scope="module")

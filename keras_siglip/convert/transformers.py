@@ -17,16 +17,26 @@ The layouts differ from Keras' in three places: torch `Linear` weights are
 and value projections into one `in_proj_weight` of `(3 * width, width)`.
 """
 
-import contextlib
 import json
 import os
 import warnings
 
 import numpy as np
 
-from keras_siglip.convert import weights
+from keras_siglip.convert import hub, weights
+from keras_siglip.convert.safetensors_weights import SafetensorsCheckpoint, weight_files
+from keras_siglip.convert.transformers_config import (
+    CONFIG_FILE,
+    TEXT_DEFAULTS,
+    VISION_DEFAULTS,
+    config_from_transformers,
+    config_section,
+    is_transformers_directory,
+    square_size,
+)
 
 __all__ = [
+    "REMOTE_PATTERNS",
     "config_from_transformers",
     "is_remote_handle",
     "is_transformers_directory",
@@ -36,84 +46,22 @@ __all__ = [
     "tokenizer_from_transformers",
 ]
 
-CONFIG_FILE = "config.json"
-SAFETENSORS_FILE = "model.safetensors"
-SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
-PICKLED_WEIGHTS_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+# The files of a transformers model directory besides the weights
+# (`safetensors_weights`) and `config.json` (`transformers_config`).
 VOCABULARY_FILE = "spiece.model"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
 IMAGE_PROCESSOR_FILE = "preprocessor_config.json"
-REMOTE_PREFIX = "hf://"
+REMOTE_PREFIX = hub.HF_PREFIX
 # What a conversion reads; everything else in a model repository (pickles, ONNX,
 # TensorFlow and Flax weights) is not downloaded.
 REMOTE_PATTERNS = ("*.json", "*.safetensors", VOCABULARY_FILE)
-
-# The defaults of transformers' SiglipTextConfig and SiglipVisionConfig (B/16 at
-# 224 px): the official config.json files leave out the values that equal them.
-TEXT_DEFAULTS = {
-    "vocab_size": 32000,
-    "hidden_size": 768,
-    "intermediate_size": 3072,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "max_position_embeddings": 64,
-    "hidden_act": "gelu_pytorch_tanh",
-    "layer_norm_eps": 1e-6,
-    "projection_size": None,
-}
-VISION_DEFAULTS = {
-    "hidden_size": 768,
-    "intermediate_size": 3072,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "num_channels": 3,
-    "image_size": 224,
-    "patch_size": 16,
-    "hidden_act": "gelu_pytorch_tanh",
-    "layer_norm_eps": 1e-6,
-    "vision_use_head": True,
-}
-# transformers' names of the tanh approximation of GELU, which keras_siglip's MLP
-# computes (the three differ only in rounding of sqrt(2 / pi)).
-TANH_GELU_NAMES = ("gelu_pytorch_tanh", "gelu_new", "gelu_fast")
 # Non-persistent index buffers that older transformers versions saved with the
 # weights; they hold `arange(length)` and no learned value.
 _BUFFER_SUFFIX = ".position_ids"
 
 
-# --- Recognising and resolving checkpoints ----------------------------------------
-
-
-def is_transformers_directory(path):
-    """Whether `path` is a local transformers model directory.
-
-    True for a directory whose `config.json` is a transformers config (a JSON
-    object with `model_type`; Keras and keras-hub presets have `class_name`
-    instead), whatever the model type: `load_transformers_checkpoint` then says
-    why a model other than SigLIP (SigLIP 2 NaFlex, CLIP...) cannot be loaded,
-    instead of a loader that dispatches on this function reporting an unknown
-    preset.
-
-    Args:
-        path: a path (anything else gives False).
-
-    Returns:
-        bool.
-
-    Example:
-
-    >>> is_transformers_directory("/no/such/directory")
-    False
-    """
-    if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
-        return False
-    try:
-        with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as file:
-            config = json.load(file)
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and "model_type" in config
+# --- Remote checkpoints ------------------------------------------------------------
 
 
 def is_remote_handle(handle):
@@ -144,161 +92,14 @@ def resolve_remote(handle):
     Raises:
         ValueError: `handle` is not of that form.
         ImportError: `huggingface_hub` is not installed.
+        OSError: the download failed.
     """
     if not is_remote_handle(handle):
         raise ValueError(
             f"`handle` must look like '{REMOTE_PREFIX}owner/name' (a Hugging Face Hub "
             f"model), got {handle!r}."
         )
-    repo_id, _, revision = handle[len(REMOTE_PREFIX):].partition("@")
-    parts = repo_id.split("/")
-    if len(parts) != 2 or not all(parts) or (revision == "" and handle.endswith("@")):
-        raise ValueError(
-            f"`handle` must look like '{REMOTE_PREFIX}owner/name' or "
-            f"'{REMOTE_PREFIX}owner/name@revision', got {handle!r}."
-        )
-    try:
-        import huggingface_hub
-    except ImportError:
-        raise ImportError(
-            f"Downloading {handle} needs the `huggingface_hub` package: "
-            "`pip install huggingface_hub`, or pass a local directory."
-        ) from None
-    return huggingface_hub.snapshot_download(
-        repo_id=repo_id, revision=revision or None, allow_patterns=list(REMOTE_PATTERNS)
-    )
-
-
-# --- Configuration -----------------------------------------------------------------
-
-
-def config_from_transformers(hf_config):
-    """The constructor arguments of our towers for a transformers SigLIP config.
-
-    Sizes missing from the config take transformers' defaults (`TEXT_DEFAULTS`,
-    `VISION_DEFAULTS`), as transformers does. The text tower's `projection_size`
-    becomes its `embedding_dim` and must equal the image width.
-
-    Args:
-        hf_config: the parsed `config.json` of a transformers `SiglipModel` (a
-            dict with `model_type` "siglip", `text_config` and `vision_config`).
-
-    Returns:
-        `{"image_encoder": {...}, "text_encoder": {...}}`, keyword arguments of
-        `keras_siglip.ImageEncoder` and `keras_siglip.TextEncoder`.
-
-    Raises:
-        ValueError: not a SigLIP config, or one that keras_siglip's towers cannot
-            express (another activation, no pooling head, non-square images, a
-            text embedding size other than the image width); the message names
-            the field.
-
-    Example:
-
-    >>> config = config_from_transformers({"model_type": "siglip", "text_config": {},
-    ...     "vision_config": {"image_size": 256}})
-    >>> config["image_encoder"]["image_size"], config["text_encoder"]["sequence_length"]
-    (256, 64)
-    """
-    if not isinstance(hf_config, dict):
-        raise ValueError(
-            f"`hf_config` must be the parsed {CONFIG_FILE} (a dict), got "
-            f"{type(hf_config).__name__}."
-        )
-    _check_model_type(hf_config.get("model_type"))
-    text = {**TEXT_DEFAULTS, **_section(hf_config, "text_config")}
-    vision = {**VISION_DEFAULTS, **_section(hf_config, "vision_config")}
-    for section, values in (("text_config", text), ("vision_config", vision)):
-        if values["hidden_act"] not in TANH_GELU_NAMES:
-            raise ValueError(
-                f"{CONFIG_FILE} `{section}.hidden_act` is {values['hidden_act']!r}; "
-                f"keras_siglip's towers use the tanh approximation of GELU, one of "
-                f"{list(TANH_GELU_NAMES)}."
-            )
-    if vision["num_channels"] != 3:
-        raise ValueError(
-            f"{CONFIG_FILE} `vision_config.num_channels` is {vision['num_channels']!r}; "
-            "keras_siglip's image tower takes RGB images (3 channels)."
-        )
-    if not vision["vision_use_head"]:
-        raise ValueError(
-            f"{CONFIG_FILE} has `vision_config.vision_use_head` false: the image tower "
-            "has no attention-pooling head (as in PaliGemma's vision tower), which "
-            "keras_siglip's ImageEncoder always has."
-        )
-    image_size = _square("vision_config.image_size", vision["image_size"])
-    patch_size = _square("vision_config.patch_size", vision["patch_size"])
-    projection_size = text["projection_size"] or text["hidden_size"]
-    if projection_size != vision["hidden_size"]:
-        raise ValueError(
-            f"{CONFIG_FILE} gives the text tower an output size "
-            f"(`text_config.projection_size`, default its `hidden_size`) of "
-            f"{projection_size} but the image tower a width of {vision['hidden_size']}; "
-            "both must embed into the same space."
-        )
-    return {
-        "image_encoder": {
-            "image_size": image_size,
-            "patch_size": patch_size,
-            "hidden_dim": vision["hidden_size"],
-            "num_layers": vision["num_hidden_layers"],
-            "num_heads": vision["num_attention_heads"],
-            "intermediate_dim": vision["intermediate_size"],
-            "layer_norm_epsilon": float(vision["layer_norm_eps"]),
-        },
-        "text_encoder": {
-            "vocabulary_size": text["vocab_size"],
-            "sequence_length": text["max_position_embeddings"],
-            "hidden_dim": text["hidden_size"],
-            "num_layers": text["num_hidden_layers"],
-            "num_heads": text["num_attention_heads"],
-            "intermediate_dim": text["intermediate_size"],
-            "embedding_dim": projection_size,
-            "layer_norm_epsilon": float(text["layer_norm_eps"]),
-        },
-    }
-
-
-def _check_model_type(model_type):
-    if model_type == "siglip":
-        return
-    if model_type == "siglip2":
-        raise ValueError(
-            f"{CONFIG_FILE} describes a 'siglip2' model: SigLIP 2 NaFlex, whose image "
-            "tower takes patches at their native aspect ratio, a different architecture "
-            "that keras_siglip does not implement. The SigLIP 2 checkpoints at a fixed "
-            "resolution (e.g. google/siglip2-base-patch16-224) have `model_type` "
-            "'siglip' and load."
-        )
-    if model_type in ("siglip_vision_model", "siglip_text_model"):
-        raise ValueError(
-            f"{CONFIG_FILE} describes a {model_type!r}, one tower alone; "
-            "keras_siglip loads whole SigLIP models (`model_type` 'siglip')."
-        )
-    raise ValueError(
-        f"{CONFIG_FILE} describes a {model_type!r} model; keras_siglip loads "
-        "transformers SigLIP models, whose `model_type` is 'siglip'."
-    )
-
-
-def _section(hf_config, name):
-    section = hf_config.get(name)
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ValueError(f"{CONFIG_FILE} `{name}` must be an object, got {section!r}.")
-    return {key: value for key, value in section.items() if value is not None}
-
-
-def _square(name, value):
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2 or value[0] != value[1]:
-            raise ValueError(
-                f"{CONFIG_FILE} `{name}` is {list(value)}; keras_siglip takes square "
-                "images and patches (one size, or two equal ones)."
-            )
-        value = value[0]
-    return value
+    return hub.download(handle, allow_patterns=REMOTE_PATTERNS)
 
 
 # --- Model -------------------------------------------------------------------------
@@ -345,7 +146,7 @@ def load_transformers_checkpoint(path, load_weights=True, dtype=None):
     model = weights.build_siglip(config, dtype)
     if not load_weights:
         return model
-    with _SafetensorsCheckpoint(_weight_files(path)) as tensors:
+    with SafetensorsCheckpoint(weight_files(path)) as tensors:
         shapes = {
             key: shape for key, shape in tensors.shapes.items() if not key.endswith(_BUFFER_SUFFIX)
         }
@@ -476,7 +277,7 @@ def _packed_attention_targets(prefix, owner, attention):
     ]
 
 
-# --- Reading safetensors -----------------------------------------------------------
+# --- Reading the directory -------------------------------------------------------
 
 
 def _local_directory(path):
@@ -490,8 +291,7 @@ def _local_directory(path):
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(
-            f"The transformers model directory {path!r} does not exist (or is not a "
-            "directory)."
+            f"The transformers model directory {path!r} does not exist (or is not a directory)."
         )
     return path
 
@@ -510,135 +310,6 @@ def _read_json(path, name, required=True):
     if not isinstance(content, dict):
         raise ValueError(f"{file} must hold a JSON object, got {type(content).__name__}.")
     return content
-
-
-def _weight_files(path):
-    """The safetensors files of directory `path`, after refusing pickled weights."""
-    single = os.path.join(path, SAFETENSORS_FILE)
-    if os.path.isfile(single):
-        return [single]
-    if os.path.isfile(os.path.join(path, SAFETENSORS_INDEX_FILE)):
-        index = _read_json(path, SAFETENSORS_INDEX_FILE)
-        weight_map = index.get("weight_map")
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ValueError(
-                f"{os.path.join(path, SAFETENSORS_INDEX_FILE)} has no 'weight_map' "
-                "(an object from tensor names to shard files)."
-            )
-        files = [os.path.join(path, name) for name in sorted(set(weight_map.values()))]
-        absent = [file for file in files if not os.path.isfile(file)]
-        if absent:
-            raise FileNotFoundError(
-                f"{os.path.join(path, SAFETENSORS_INDEX_FILE)} lists shards that are "
-                f"missing: {', '.join(absent)}."
-            )
-        return files
-    pickled = [name for name in PICKLED_WEIGHTS_FILES if os.path.isfile(os.path.join(path, name))]
-    if pickled:
-        raise ValueError(
-            f"The transformers model directory {path} has its weights only as "
-            f"{pickled[0]}, a pickle, which keras_siglip does not load (unpickling runs "
-            "code from the file). Convert it to safetensors with transformers, e.g. "
-            "`SiglipModel.from_pretrained(directory).save_pretrained(new_directory)`, "
-            "which writes model.safetensors."
-        )
-    raise FileNotFoundError(
-        f"The transformers model directory {path} has no {SAFETENSORS_FILE} or "
-        f"{SAFETENSORS_INDEX_FILE}."
-    )
-
-
-class _SafetensorsCheckpoint:
-    """The arrays of one or more safetensors files, read one at a time.
-
-    The headers give every name and shape before any array is read. Arrays are
-    read with the `safetensors` library's NumPy API, except bfloat16 ones, which
-    NumPy has no type for: those are read from the file's buffer and widened to
-    float32, exactly.
-    """
-
-    def __init__(self, files):
-        self.files = files
-        self.shapes = {}
-        self._entries = {}
-        for file in files:
-            for key, entry in _safetensors_header(file).items():
-                if key in self._entries:
-                    raise ValueError(
-                        f"The tensor {key!r} is in both {self._entries[key]['file']} and "
-                        f"{file}."
-                    )
-                self._entries[key] = {**entry, "file": file}
-                self.shapes[key] = entry["shape"]
-        self._handles = {}
-        self._stack = contextlib.ExitStack()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exception):
-        self._stack.close()
-        self._handles = {}
-
-    def read(self, key):
-        entry = self._entries[key]
-        file = entry["file"]
-        if entry["dtype"] == "BF16":
-            return _read_bfloat16(file, entry)
-        if file not in self._handles:
-            from safetensors import safe_open
-
-            self._handles[file] = self._stack.enter_context(safe_open(file, framework="np"))
-        return self._handles[file].get_tensor(key)
-
-
-def _safetensors_header(file):
-    """`{name: {"dtype", "shape", "start", "end"}}` with absolute byte offsets.
-
-    The format is an 8-byte little-endian header length, a JSON header of
-    `{name: {"dtype", "shape", "data_offsets": [begin, end]}}` (offsets relative to
-    the end of the header) and the data.
-    """
-    size = os.path.getsize(file)
-    with open(file, "rb") as handle:
-        prefix = handle.read(8)
-        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
-        if length < 2 or 8 + length > size:
-            raise ValueError(f"{file} is not a safetensors file (its header length is invalid).")
-        try:
-            header = json.loads(handle.read(length))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"{file} is not a safetensors file (bad header: {error}).") from None
-    header.pop("__metadata__", None)
-    entries = {}
-    for key, entry in header.items():
-        try:
-            begin, end = entry["data_offsets"]
-            entries[key] = {
-                "dtype": entry["dtype"],
-                "shape": tuple(int(dimension) for dimension in entry["shape"]),
-                "start": 8 + length + int(begin),
-                "end": 8 + length + int(end),
-            }
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(
-                f"{file}: the header entry of {key!r} is malformed: {entry!r}."
-            ) from None
-        if entries[key]["end"] > size:
-            raise ValueError(f"{file} is truncated: the data of {key!r} ends past the file's end.")
-    return entries
-
-
-def _read_bfloat16(file, entry):
-    count = int(np.prod(entry["shape"]))
-    if entry["end"] - entry["start"] != 2 * count:
-        raise ValueError(
-            f"{file}: a bfloat16 tensor of shape {entry['shape']} needs {2 * count} bytes, "
-            f"its header gives {entry['end'] - entry['start']}."
-        )
-    raw = np.fromfile(file, dtype="<u2", count=count, offset=entry["start"])
-    # bfloat16 is the upper half of a float32.
-    return (raw.astype(np.uint32) << 16).view(np.float32).reshape(entry["shape"])
 
 
 # --- Preprocessing -----------------------------------------------------------------
@@ -744,9 +415,11 @@ def preprocessor_from_transformers(path, sequence_length=None):
     model_size = None
     hf_config = _read_json(path, CONFIG_FILE, required=False)
     if hf_config is not None:
-        model_size = _square(
+        model_size = square_size(
             "vision_config.image_size",
-            _section(hf_config, "vision_config").get("image_size", VISION_DEFAULTS["image_size"]),
+            config_section(hf_config, "vision_config").get(
+                "image_size", VISION_DEFAULTS["image_size"]
+            ),
         )
     processor = _read_json(path, IMAGE_PROCESSOR_FILE, required=False)
     if processor is None:
@@ -786,7 +459,7 @@ def _model_sequence_length(path):
             f"The transformers model directory {path} has no {CONFIG_FILE} to take the "
             "text length from; pass `sequence_length`."
         )
-    text = _section(hf_config, "text_config")
+    text = config_section(hf_config, "text_config")
     return text.get("max_position_embeddings", TEXT_DEFAULTS["max_position_embeddings"])
 
 
@@ -838,7 +511,6 @@ def _processor_image_size(processor, file):
         raise ValueError(f"{file} has no image size keras_siglip understands: `size` is {size!r}.")
     if height != width:
         raise ValueError(
-            f"{file} resizes images to {height}x{width}; keras_siglip's models take "
-            "square images."
+            f"{file} resizes images to {height}x{width}; keras_siglip's models take square images."
         )
     return height

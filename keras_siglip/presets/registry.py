@@ -5,6 +5,8 @@ import importlib.resources
 import json
 import os
 
+from keras_siglip.convert import hub
+
 _REQUIRED_CONFIG_KEYS = ("variant", "image_size", "sequence_length", "vocabulary_size")
 
 
@@ -134,38 +136,15 @@ def _directory_kind(config):
 def download(handle):
     """The local directory holding remote preset `handle` (downloaded, or cached).
 
-    `hf://OWNER/NAME[@REVISION]` goes through `huggingface_hub.snapshot_download`
-    (weights as safetensors only: pickled `.bin` files are never fetched) and
-    `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]` through
-    `kagglehub.model_download`. Both keep their own caches.
+    `hf://OWNER/NAME[@REVISION]` fetches what a transformers conversion reads and
+    Keras presets hosted on the Hub (weights as safetensors or `.weights.h5` only:
+    pickled `.bin` files are never fetched);
+    `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]` a whole model version.
+    Both go through `keras_siglip.convert.hub.download`.
     """
-    if handle.startswith("hf://"):
-        repo_id, _, revision = handle[len("hf://") :].partition("@")
-        try:
-            from huggingface_hub import snapshot_download
-        except ImportError as error:
-            raise ImportError(f"Loading {handle} needs `pip install huggingface_hub`.") from error
-        from keras_siglip.convert.transformers import REMOTE_PATTERNS
+    from keras_siglip.convert.transformers import REMOTE_PATTERNS
 
-        try:
-            return snapshot_download(
-                repo_id=repo_id,
-                revision=revision or None,
-                # transformers checkpoints, and Keras presets hosted on the Hub.
-                allow_patterns=[*REMOTE_PATTERNS, *KERAS_PRESET_PATTERNS],
-            )
-        except Exception as error:
-            raise OSError(f"Could not download {handle} from the Hugging Face Hub: {error}") from error
-    if handle.startswith("kaggle://"):
-        try:
-            import kagglehub
-        except ImportError as error:
-            raise ImportError(f"Loading {handle} needs `pip install kagglehub`.") from error
-        try:
-            return kagglehub.model_download(handle[len("kaggle://") :])
-        except Exception as error:
-            raise OSError(f"Could not download {handle} from Kaggle: {error}") from error
-    raise ValueError(f"Unknown remote handle {handle!r}; expected hf://... or kaggle://...")
+    return hub.download(handle, allow_patterns=[*REMOTE_PATTERNS, *KERAS_PRESET_PATTERNS])
 
 
 def local_source(preset, load_weights=True):

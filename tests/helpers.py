@@ -1,0 +1,27 @@
+"""Helpers several test files share: the tiny model most tests train, and random inputs
+for it. Import them (`from helpers import pico, random_batch`): pytest puts this folder
+on `sys.path`."""
+
+from keras_siglip import SigLIP
+
+# The tiny model's sizes: Pico/8 on 16-pixel images, texts of 6 ids out of 40.
+IMAGE_SIZE, LENGTH, VOCABULARY = 16, 6, 40
+
+
+def pico(image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY, **kwargs):
+    """A freshly initialised Pico/8 `SigLIP`; `kwargs` go to `SigLIP.from_variant`."""
+    return SigLIP.from_variant(
+        "Pico/8",
+        image_size=image_size,
+        sequence_length=sequence_length,
+        vocabulary_size=vocabulary_size,
+        **kwargs,
+    )
+
+
+def random_batch(rng, size=8, image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY):
+    """`size` random model inputs: images in [-1, 1] and token ids below `vocabulary_size`."""
+    return {
+        "images": rng.uniform(-1, 1, size=(size, image_size, image_size, 3)).astype("float32"),
+        "token_ids": rng.integers(0, vocabulary_size, size=(size, sequence_length)).astype("int32"),
+    }
