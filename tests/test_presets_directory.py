@@ -355,3 +355,25 @@ def test_a_save_stopped_at_any_file_operation_leaves_the_old_or_the_new_preset(t
             break
         step += 1
     assert found[0] == "old" and found[-1] == "new" and step >= 2, found
+
+
+def test_a_model_with_non_finite_weights_is_refused_unless_allowed(tmp_path, inputs):
+    path = str(tmp_path / "preset")
+    good = pico()
+    good.save_to_preset(path, description="good")
+    bad = pico()
+    bad.bias.assign(float("nan"))
+    kernel = bad.image_encoder.weights[0]
+    values = keras.ops.convert_to_numpy(kernel).copy()
+    values.flat[:3] = [np.inf, -np.inf, np.nan]
+    kernel.assign(values)
+    with pytest.raises(ValueError, match=r"2 variable\(s\).*NaN or infinite") as error:
+        bad.save_to_preset(path)
+    assert bad.bias.path in str(error.value) and f"{kernel.path} (3 of {values.size})" in str(error.value)
+    assert "allow_non_finite=True" in str(error.value)
+    np.testing.assert_array_equal(SigLIP.from_preset(path).predict(inputs, verbose=0), good.predict(inputs, verbose=0))
+
+    from keras_siglip.presets import directory
+
+    directory.save_to_preset(bad, path, allow_non_finite=True)
+    assert np.isnan(float(keras.ops.convert_to_numpy(SigLIP.from_preset(path).bias)))

@@ -46,6 +46,7 @@ import tempfile
 import warnings
 
 import keras
+import numpy as np
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -64,7 +65,9 @@ def is_preset_directory(path):
     return isinstance(path, (str, os.PathLike)) and os.path.isfile(os.path.join(path, CONFIG_FILE))
 
 
-def save_to_preset(model, path, preprocessor=None, description=None, metadata=None):
+def save_to_preset(
+    model, path, preprocessor=None, description=None, metadata=None, allow_non_finite=False
+):
     """Write `model` (and its `preprocessor`) to the preset directory `path`, atomically.
 
     The new preset is written beside `path` and swapped in whole (see the module
@@ -80,9 +83,14 @@ def save_to_preset(model, path, preprocessor=None, description=None, metadata=No
             the model, or `None`.
         description: one line saying what the preset is.
         metadata: extra JSON-serialisable facts to record (training data, metrics).
+        allow_non_finite: save even if a weight holds NaN or infinity. By default
+            such a model (a diverged run) is refused with a `ValueError` naming the
+            variables, so it never replaces a good preset.
     """
     from keras_siglip import __version__
 
+    if not allow_non_finite:
+        check_finite_weights(model, path)
     if preprocessor is not None:
         _check_preprocessor_matches(model, preprocessor, path)
     path = os.path.abspath(os.fspath(path))
@@ -116,6 +124,24 @@ def save_to_preset(model, path, preprocessor=None, description=None, metadata=No
         _fsync_directory(parent)
     finally:
         _remove(scratch)
+
+
+def check_finite_weights(model, path):
+    """Raise a `ValueError` naming the variables of `model` that hold NaN or infinity."""
+    bad = []
+    for variable in model.weights:
+        values = np.asarray(keras.ops.convert_to_numpy(variable))
+        if np.issubdtype(values.dtype, np.floating) or values.dtype.name == "bfloat16":
+            finite = np.isfinite(values.astype("float32"))
+            if not finite.all():
+                bad.append(f"{variable.path} ({int(finite.size - finite.sum())} of {finite.size})")
+    if bad:
+        shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise ValueError(
+            f"Cannot save the preset to {path}: {len(bad)} variable(s) hold NaN or infinite "
+            f"values (non-finite entries): {shown}. Training probably diverged; pass "
+            "`allow_non_finite=True` to save it anyway."
+        )
 
 
 def recover_interrupted_save(path):
