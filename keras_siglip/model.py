@@ -10,7 +10,12 @@ from keras import ops
 from keras_siglip import losses as losses_module
 from keras_siglip import optimizers
 from keras_siglip.distribution import check_model_distribution
-from keras_siglip.losses.logits import l2_normalize, pairwise_logits
+from keras_siglip.losses.logits import (
+    check_batches,
+    l2_normalize,
+    pairwise_logits,
+    static_batch_size,
+)
 from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
 from keras_siglip.validation import concrete_values
 
@@ -233,6 +238,15 @@ class SigLIP(keras.Model):
         JAX (the ring loss), the dict of both embeddings, whose sigmoid loss is
         computed in tiles of `loss_chunk_size(batch_size)` pairs.
         """
+        pair = (
+            (y_pred["image_embeddings"], y_pred["text_embeddings"])
+            if isinstance(y_pred, dict)
+            else (y_pred, ops.transpose(y_pred))
+        )
+        check_batches(
+            *(static_batch_size(tensor) for tensor in pair),
+            loss="The loss (computed in `compute_loss` from what `call` returned)",
+        )
         if isinstance(y_pred, dict):
             image_embeddings = y_pred["image_embeddings"]
             loss = losses_module.sigmoid_loss(

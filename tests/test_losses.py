@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from backend_gradients import value_and_gradients
+from backend_gradients import value_and_gradients, variable_gradients
 from keras_siglip import losses
 
 
@@ -49,7 +49,7 @@ def unit_rows(rng, n, dim):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-SHAPES = [(1, 1, 8), (4, 4, 16), (7, 3, 5), (3, 7, 5), (33, 33, 12)]
+SHAPES = [(1, 1, 8), (4, 4, 16), (7, 7, 5), (33, 33, 12)]
 
 
 @pytest.mark.parametrize("num_images,num_texts,dim", SHAPES)
@@ -165,7 +165,7 @@ def test_softmax_loss_matches_numpy(rng, batch):
 
 
 def test_softmax_loss_rejects_rectangular_logits():
-    with pytest.raises(ValueError, match=r"as many texts as images.*\(2, 3\)"):
+    with pytest.raises(ValueError, match=r"\(2, 3\).*matching image and text batches.*2 images and 3"):
         losses.softmax_loss_from_logits(np.zeros((2, 3), "float32"))
 
 
@@ -192,3 +192,82 @@ def test_get_resolves_names_and_rejects_unknown():
         losses.get("hinge")
     with pytest.raises(ValueError, match="from_logits"):
         losses.get(3)
+
+
+UNEQUAL_OR_EMPTY = [(10, 7, "matching image and text batches.*10 images and 7 texts"), (0, 0, "empty batch")]
+
+
+@pytest.mark.parametrize("num_images,num_texts,message", UNEQUAL_OR_EMPTY)
+@pytest.mark.parametrize(
+    "loss",
+    [
+        losses.sigmoid_loss,
+        lambda x, y, t, b: losses.sigmoid_loss(x, y, t, b, chunk_size=4),
+        lambda x, y, t, b: losses.chunked_sigmoid_loss(x, y, t, b, chunk_size=4),
+        losses.softmax_loss,
+        lambda x, y, t, b: losses.sigmoid_loss_from_logits(losses.pairwise_logits(x, y, t, b)),
+    ],
+    ids=["dense", "chunk_size", "chunked", "softmax", "from_logits"],
+)
+def test_losses_refuse_unequal_and_empty_batches(rng, loss, num_images, num_texts, message):
+    x, y = unit_rows(rng, num_images, 8).astype("float32"), unit_rows(rng, num_texts, 8).astype("float32")
+    with pytest.raises(ValueError, match=message):
+        loss(x, y, np.log(10.0), -10.0)
+
+
+def test_a_negatives_only_block_may_be_rectangular_but_not_empty(rng):
+    x = unit_rows(rng, 3, 8).astype("float32")
+    assert np.isfinite(float(losses.sigmoid_loss(x, x[:2], 0.0, 0.0, positives=False)))
+    with pytest.raises(ValueError, match="empty batch of texts"):
+        losses.sigmoid_loss(x, x[:0], 0.0, 0.0, positives=False)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_logits_and_loss_are_float32_and_finite_at_log_temperature_20(rng, policy):
+    from keras_siglip import SigLIP
+
+    model = SigLIP.from_variant(
+        "Pico/8", image_size=16, sequence_length=8, vocabulary_size=40, dtype=policy
+    )
+    model.log_temperature.assign(20.0)
+    inputs = {
+        "images": rng.uniform(-1, 1, (4, 16, 16, 3)).astype("float32"),
+        "token_ids": rng.integers(0, 40, (4, 8)).astype("int32"),
+    }
+    logits = model(inputs)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert np.isfinite(keras.ops.convert_to_numpy(logits)).all()
+    image_embeddings = model.encode_images(inputs["images"])
+    text_embeddings = model.encode_texts(inputs["token_ids"])
+    assert keras.backend.standardize_dtype(image_embeddings.dtype) == "float32"
+    # exp(20) = 4.9e8 overflows float16: what reaches the loss must not have been
+    # computed in it. Reference: the same loss in float64 NumPy.
+    x = keras.ops.convert_to_numpy(image_embeddings).astype("float64")
+    y = keras.ops.convert_to_numpy(text_embeddings).astype("float64")
+    loss = model.compute_loss(inputs, None, logits)
+    assert np.isfinite(float(loss))
+    np.testing.assert_allclose(float(loss), numpy_sigmoid_loss(x, y, 20.0, -10.0), rtol=1e-4)
+    value, gradients = value_and_gradients(
+        losses.sigmoid_loss, x.astype("float32"), y.astype("float32"),
+        np.float32(20.0), np.float32(-10.0),
+    )
+    assert np.isfinite(value) and all(np.isfinite(gradient).all() for gradient in gradients)
+    # bfloat16 has float32's range, so every weight's gradient is finite. float16
+    # towers receive gradients of about exp(20) / batch, past float16's 65,504: those
+    # need loss scaling (keras.optimizers.LossScaleOptimizer); the temperature and
+    # the bias, computed in float32, are finite either way.
+    variables = (
+        model.trainable_variables if policy == "mixed_bfloat16" else [model.log_temperature, model.bias]
+    )
+    value, gradients = variable_gradients(
+        lambda: model.compute_loss(inputs, None, model(inputs, training=True)), variables
+    )
+    assert np.isfinite(value) and all(np.isfinite(gradient).all() for gradient in gradients)
+
+
+def test_compute_loss_names_unequal_image_and_text_batches(rng):
+    from keras_siglip import SigLIP
+
+    model = SigLIP.from_variant("Pico/8", image_size=16, sequence_length=8, vocabulary_size=40)
+    with pytest.raises(ValueError, match=r"compute_loss.*needs matching image and text batches.*5 images and 3"):
+        model.compute_loss(None, None, keras.ops.zeros((5, 3)))

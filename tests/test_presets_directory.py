@@ -180,3 +180,201 @@ def test_preset_files_that_link_outside_the_directory_are_refused(tmp_path, toke
     os.symlink(os.path.join("..", "..", "..", "vocabulary.spm"), vocabulary)
     with pytest.raises(ValueError, match="outside the preset directory"):
         SigLIPPreprocessor.from_preset(path)
+
+
+# The server of `test_a_killed_save_leaves_the_old_or_the_new_preset`. It loads both
+# presets once, on the NumPy backend (no runtime threads, so it can fork), reports how
+# long a save takes, then for each "TARGET" line forks a child that saves the two
+# presets into TARGET in turn until it is killed, and reports the child's pid.
+SAVER = """
+import os, sys, time
+from keras_siglip import SigLIP
+old, new = SigLIP.from_preset(sys.argv[1]), SigLIP.from_preset(sys.argv[2])
+start = time.perf_counter()
+new.save_to_preset(sys.argv[3])
+print(time.perf_counter() - start, flush=True)
+for line in sys.stdin:
+    if line.startswith("reap "):
+        os.waitpid(int(line.split()[1]), 0)
+        print("reaped", flush=True)
+        continue
+    pid = os.fork()
+    if pid == 0:
+        while True:
+            new.save_to_preset(line.strip(), description="new")
+            old.save_to_preset(line.strip(), description="old")
+    print(pid, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_save_leaves_the_old_or_the_new_preset(tmp_path, inputs):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # Different vocabularies: an old config beside new weights would not even load.
+    old, new = pico(), pico(vocabulary_size=41)
+    sources = {"old": str(tmp_path / "old"), "new": str(tmp_path / "new")}
+    old.save_to_preset(sources["old"], description="old")
+    new.save_to_preset(sources["new"])
+    expected = {name: model.get_weights() for name, model in (("old", old), ("new", new))}
+    server = subprocess.Popen(
+        [sys.executable, "-c", SAVER, sources["old"], sources["new"], str(tmp_path / "timing")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+    generator = random.Random(24)
+    found = []
+    try:
+        save_seconds = float(server.stdout.readline())
+        for trial in range(20):
+            target = str(tmp_path / f"target{trial}")
+            shutil.copytree(sources["old"], target)
+            server.stdin.write(target + "\n")
+            server.stdin.flush()
+            pid = int(server.stdout.readline())
+            # Anywhere in the first two saves (new over old, then old over new).
+            time.sleep(generator.uniform(0.0, 2.0 * save_seconds))
+            os.kill(pid, signal.SIGKILL)
+            server.stdin.write(f"reap {pid}\n")
+            server.stdin.flush()
+            assert server.stdout.readline().strip() == "reaped"
+            loaded = SigLIP.from_preset(target).get_weights()
+            matches = [
+                name for name, weights in expected.items()
+                if len(weights) == len(loaded) and all(np.array_equal(a, b) for a, b in zip(weights, loaded))
+            ]
+            assert len(matches) == 1, f"trial {trial}: {target} holds neither the old nor the new preset"
+            with open(os.path.join(target, "metadata.json")) as handle:
+                assert json.load(handle)["description"] == matches[0], f"trial {trial}: mixed files"
+            found.append(matches[0])
+    finally:
+        server.kill()
+        server.wait()
+    # The kills landed at different moments: some before a swap, some after.
+    assert set(found) == {"old", "new"}, found
+
+
+def test_a_save_recovers_from_a_kill_between_the_two_renames(tmp_path, inputs, monkeypatch):
+    from keras_siglip.presets import directory
+
+    path = str(tmp_path / "preset")
+    old = pico()
+    old.save_to_preset(path)
+    # The two-rename fallback, killed after its first rename: no `path`, a backup.
+    os.rename(path, str(tmp_path / ".preset.preset-backup"))
+    restored = SigLIP.from_preset(path)
+    np.testing.assert_array_equal(restored.predict(inputs, verbose=0), old.predict(inputs, verbose=0))
+    assert os.listdir(tmp_path) == ["preset"]
+
+    # The fallback itself, on systems without renameat2, swaps complete presets too.
+    monkeypatch.setattr(directory, "_exchange", lambda first, second: False)
+    new = pico()
+    with open(os.path.join(path, "notes.txt"), "w") as handle:
+        handle.write("mine")
+    new.save_to_preset(path)
+    np.testing.assert_array_equal(SigLIP.from_preset(path).predict(inputs, verbose=0), new.predict(inputs, verbose=0))
+    assert sorted(os.listdir(tmp_path)) == ["preset"]
+    assert open(os.path.join(path, "notes.txt")).read() == "mine"
+
+
+def test_scratch_directories_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    path = str(tmp_path / "preset")
+    dead = subprocess_pid_that_has_exited()
+    abandoned = tmp_path / f".preset.partial-{dead}-abcd"
+    abandoned.mkdir()
+    (abandoned / "config.json").write_text("{}")
+    pico().save_to_preset(path)
+    assert sorted(os.listdir(tmp_path)) == ["preset"]
+
+
+def subprocess_pid_that_has_exited():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+class _Crash(BaseException):
+    """Stands for a kill: not an `Exception`, so no handler in the save catches it."""
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two_renames"])
+def test_a_save_stopped_at_any_file_operation_leaves_the_old_or_the_new_preset(tmp_path, monkeypatch, exchange):
+    import shutil as shutil_module
+
+    from keras_siglip.presets import directory
+
+    if not exchange:
+        monkeypatch.setattr(directory, "_exchange", lambda first, second: False)
+    old, new = pico(), pico(vocabulary_size=41)
+    expected = {"old": old.get_weights(), "new": new.get_weights()}
+    source = str(tmp_path / "source")
+    old.save_to_preset(source, description="old")
+    operations = [
+        (os, "rename"), (os, "replace"), (os, "remove"), (os, "link"), (shutil_module, "rmtree"),
+        (directory, "_exchange"),
+    ]
+    originals = {name: getattr(module, name) for module, name in operations}
+    found, step = [], 0
+    while True:
+        target = str(tmp_path / f"target{step}")
+        shutil.copytree(source, target)
+        calls = [0]
+
+        def counted(name, stop_at=step):
+            def operation(*args, **kwargs):
+                calls[0] += 1
+                if calls[0] == stop_at + 1:
+                    raise _Crash
+                return originals[name](*args, **kwargs)
+
+            return operation
+
+        for module, name in operations:
+            monkeypatch.setattr(module, name, counted(name))
+        try:
+            new.save_to_preset(target, description="new")
+            crashed = False
+        except _Crash:
+            crashed = True
+        finally:
+            for module, name in operations:
+                monkeypatch.setattr(module, name, originals[name])
+        loaded = SigLIP.from_preset(target).get_weights()
+        with open(os.path.join(target, "metadata.json")) as handle:
+            description = json.load(handle)["description"]
+        assert all(np.array_equal(a, b) for a, b in zip(expected[description], loaded)), step
+        assert len(loaded) == len(expected[description])
+        found.append(description)
+        if not crashed:
+            break
+        step += 1
+    assert found[0] == "old" and found[-1] == "new" and step >= 2, found
+
+
+def test_a_model_with_non_finite_weights_is_refused_unless_allowed(tmp_path, inputs):
+    path = str(tmp_path / "preset")
+    good = pico()
+    good.save_to_preset(path, description="good")
+    bad = pico()
+    bad.bias.assign(float("nan"))
+    kernel = bad.image_encoder.weights[0]
+    values = keras.ops.convert_to_numpy(kernel).copy()
+    values.flat[:3] = [np.inf, -np.inf, np.nan]
+    kernel.assign(values)
+    with pytest.raises(ValueError, match=r"2 variable\(s\).*NaN or infinite") as error:
+        bad.save_to_preset(path)
+    assert bad.bias.path in str(error.value) and f"{kernel.path} (3 of {values.size})" in str(error.value)
+    assert "allow_non_finite=True" in str(error.value)
+    np.testing.assert_array_equal(SigLIP.from_preset(path).predict(inputs, verbose=0), good.predict(inputs, verbose=0))
+
+    from keras_siglip.presets import directory
+
+    directory.save_to_preset(bad, path, allow_non_finite=True)
+    assert np.isnan(float(keras.ops.convert_to_numpy(SigLIP.from_preset(path).bias)))

@@ -33,7 +33,7 @@ import numbers
 from keras import ops
 
 from keras_siglip.losses.custom_gradient import accumulate_rows, scalar_with_gradient
-from keras_siglip.losses.logits import pairwise_logits
+from keras_siglip.losses.logits import check_batches, pairwise_logits, static_batch_size
 
 # 2048 x 2048 tiles. A tile's three products (2048 x 768 by 768 x 2048 at D = 768,
 # 19 GFLOP together) are large enough for a CPU's matmul to run near its peak and
@@ -147,6 +147,9 @@ def chunked_sigmoid_loss(
     0.6933
     """
     chunk_size = check_chunk_size(chunk_size, allow_none=False)
+    check_batches(
+        static_batch_size(image_embeddings), static_batch_size(text_embeddings), paired=positives
+    )
     function = _loss_function(chunk_size, bool(positives))
     return function(
         ops.cast(image_embeddings, "float32"),

@@ -30,3 +30,34 @@ def l2_normalize(embeddings, epsilon=1e-12):
     embeddings = ops.cast(embeddings, "float32")
     squared_norm = ops.sum(ops.square(embeddings), axis=-1, keepdims=True)
     return embeddings * ops.rsqrt(ops.maximum(squared_norm, epsilon))
+
+
+def check_batches(num_images, num_texts, paired=True, loss="The sigmoid loss"):
+    """Refuse empty batches and, where images and texts pair up, unequal ones.
+
+    Only sizes known statically (ints) are checked; `None` (unknown while tracing)
+    passes.
+
+    Args:
+        num_images: number of images (rows), an int or `None`.
+        num_texts: number of texts (columns), an int or `None`.
+        paired: text `i` is the positive of image `i`, so the counts must match.
+        loss: the loss's name, for the message.
+    """
+    for name, count in (("images", num_images), ("texts", num_texts)):
+        if count == 0:
+            raise ValueError(
+                f"{loss} needs at least one image and one text; got an empty batch of {name} "
+                f"({num_images} images, {num_texts} texts)."
+            )
+    if paired and num_images is not None and num_texts is not None and num_images != num_texts:
+        raise ValueError(
+            f"{loss} needs matching image and text batches (text i is the positive of "
+            f"image i); got {num_images} images and {num_texts} texts."
+        )
+
+
+def static_batch_size(tensor):
+    """The first dimension of `tensor` as an int, or `None` where unknown."""
+    size = tensor.shape[0] if len(tensor.shape) else None
+    return size if isinstance(size, int) else None

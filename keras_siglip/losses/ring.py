@@ -27,6 +27,7 @@ from keras import ops
 
 from keras_siglip.losses.chunked import sweep
 from keras_siglip.losses.custom_gradient import scalar_with_gradient
+from keras_siglip.losses.logits import check_batches
 
 
 def ring_mesh(ring=None):
@@ -89,6 +90,7 @@ def ring_sigmoid_loss(
     """
     num_devices = mesh.shape[axis_name]
     batch_size = image_embeddings.shape[0]
+    check_batches(batch_size, text_embeddings.shape[0], loss="The ring loss")
     if text_embeddings.shape[0] != batch_size or batch_size % num_devices:
         raise ValueError(
             f"The ring loss needs as many texts as images and a batch size divisible by "

@@ -27,24 +27,32 @@ from keras_siglip.losses.chunked import (
     check_chunk_size,
     chunked_sigmoid_loss,
 )
-from keras_siglip.losses.logits import pairwise_logits
+from keras_siglip.losses.logits import check_batches, pairwise_logits, static_batch_size
 from keras_siglip.losses.ring import ring_mesh, ring_sigmoid_loss
 
 
 def sigmoid_loss_from_logits(logits):
     """Sigmoid loss of a `(num_images, num_texts)` logits matrix.
 
-    Pair `(i, i)` is the positive of row `i`; every other pair is a negative, so a
-    rectangular block with `num_images != num_texts` (or a block of negatives only,
-    when it is passed with `positives=False` through `sigmoid_loss`) is allowed.
+    Pair `(i, i)` is the positive of row `i`; every other pair is a negative. The
+    logits must be square and non-empty (a block of negatives only goes through
+    `sigmoid_loss(..., positives=False)`).
 
     Args:
-        logits: float tensor of shape `(num_images, num_texts)`.
+        logits: float tensor of shape `(batch_size, batch_size)`.
+
+    Raises:
+        ValueError: the logits are empty or not square (shapes known statically).
 
     Returns:
         Scalar float32 loss: the sum over all pairs divided by `num_images`.
     """
+    check_batches(*_static_shape(logits))
     return block_loss_sum(logits) / _num_rows(logits)
+
+
+def _static_shape(logits):
+    return tuple(size if isinstance(size, int) else None for size in logits.shape)
 
 
 def sigmoid_loss(
@@ -88,6 +96,10 @@ def sigmoid_loss(
     Returns:
         Scalar float32 loss, differentiable in all four arguments.
 
+    Raises:
+        ValueError: an empty batch, or (with `positives`) as many images as texts
+            not given, where the batch sizes are known statically.
+
     Example:
 
     >>> import numpy as np
@@ -100,6 +112,9 @@ def sigmoid_loss(
     0.6933
     """
     chunk_size = check_chunk_size(chunk_size)
+    check_batches(
+        static_batch_size(image_embeddings), static_batch_size(text_embeddings), paired=positives
+    )
     mesh = ring_mesh(ring)
     if mesh is not None:
         if not positives:

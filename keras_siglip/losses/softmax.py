@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_siglip.losses.logits import pairwise_logits
+from keras_siglip.losses.logits import check_batches, pairwise_logits
 
 
 def softmax_loss_from_logits(logits):
@@ -21,12 +21,11 @@ def softmax_loss_from_logits(logits):
     """
     logits = ops.cast(logits, "float32")
     num_images, num_texts = ops.shape(logits)
-    if isinstance(num_images, int) and isinstance(num_texts, int):
-        if num_images != num_texts:
-            raise ValueError(
-                "The softmax loss needs as many texts as images; got logits of "
-                f"shape ({num_images}, {num_texts})."
-            )
+    check_batches(
+        num_images if isinstance(num_images, int) else None,
+        num_texts if isinstance(num_texts, int) else None,
+        loss=f"The softmax loss (logits of shape ({num_images}, {num_texts}))",
+    )
     positive_logits = ops.diagonal(logits)
     image_to_text = ops.logsumexp(logits, axis=1) - positive_logits
     text_to_image = ops.logsumexp(logits, axis=0) - positive_logits

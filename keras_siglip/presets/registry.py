@@ -6,6 +6,7 @@ import json
 import os
 
 from keras_siglip.convert import hub
+from keras_siglip.presets.directory import recover_interrupted_save
 
 _REQUIRED_CONFIG_KEYS = ("variant", "image_size", "sequence_length", "vocabulary_size")
 
@@ -78,6 +79,8 @@ def identify(preset):
         )
     if preset.startswith(REMOTE_SCHEMES):
         return "remote", preset
+    # A save killed mid-swap may have left the preset in its backup sibling.
+    recover_interrupted_save(preset)
     if os.path.isfile(preset):
         if preset.endswith(".npz"):
             return "big_vision", preset

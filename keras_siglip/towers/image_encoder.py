@@ -8,6 +8,7 @@ from keras_siglip.layers import (
     PatchPositionEmbedding,
 )
 from keras_siglip.towers import encoder_stack as stack
+from keras_siglip.towers.variants import check_tower_sizes
 from keras_siglip.validation import check_positive_int
 
 
@@ -58,6 +59,10 @@ class ImageEncoder(keras.Model):
         check_positive_int("image_size", image_size)
         check_positive_int("patch_size", patch_size)
         check_positive_int("num_layers", num_layers)
+        check_tower_sizes(
+            "image_encoder", image_size=image_size, patch_size=patch_size, hidden_dim=hidden_dim,
+            num_layers=num_layers, num_heads=num_heads, intermediate_dim=intermediate_dim,
+        )
         if patch_size > image_size:
             raise ValueError(
                 f"`patch_size` ({patch_size}) must not exceed `image_size` "

@@ -5,6 +5,7 @@ import numpy as np
 
 from keras_siglip.layers import PositionEmbedding
 from keras_siglip.towers import encoder_stack as stack
+from keras_siglip.towers.variants import check_tower_sizes
 from keras_siglip.validation import check_positive_int
 
 
@@ -62,6 +63,11 @@ class TextEncoder(keras.Model):
         check_positive_int("num_layers", num_layers)
         embedding_dim = hidden_dim if embedding_dim is None else embedding_dim
         check_positive_int("embedding_dim", embedding_dim)
+        check_tower_sizes(
+            "text_encoder", vocabulary_size=vocabulary_size, sequence_length=sequence_length,
+            hidden_dim=hidden_dim, num_layers=num_layers, num_heads=num_heads,
+            intermediate_dim=intermediate_dim, embedding_dim=embedding_dim,
+        )
         kwargs.setdefault("name", "text_encoder")
 
         dtype = stack.resolve_dtype(dtype)

@@ -137,3 +137,60 @@ def count_parameters(variant, image_size, sequence_length, vocabulary_size):
         + text_width * width + width  # head to the image width
     )
     return image_tower + text_tower + 2  # log_temperature and bias
+
+
+# Largest accepted value of each tower dimension, checked before any weight is
+# allocated so that a hostile or mistyped config (hidden_size 10,000,000) fails at
+# once instead of exhausting memory. Far above every published SigLIP (So400m: width
+# 1152, 27 layers, MLP 4304; i18n vocabulary 250,000). Raise an entry (or
+# `MAX_TOWER_PARAMETERS`) to build something larger:
+# `keras_siglip.towers.variants.SIZE_CEILINGS["num_layers"] = 256`.
+SIZE_CEILINGS = {
+    "hidden_dim": 16_384,
+    "embedding_dim": 16_384,
+    "intermediate_dim": 131_072,
+    "num_layers": 128,
+    "num_heads": 1_024,
+    "vocabulary_size": 1_048_576,
+    "sequence_length": 16_384,
+    "image_size": 4_096,
+    "patch_size": 4_096,
+}
+# Weights of one tower, counted from its config: 20 billion (80 GB in float32).
+MAX_TOWER_PARAMETERS = 20_000_000_000
+
+
+def check_tower_sizes(tower, **sizes):
+    """Refuse tower dimensions above `SIZE_CEILINGS` and towers above `MAX_TOWER_PARAMETERS`.
+
+    Args:
+        tower: the tower's name, for messages ("image_encoder", "text_encoder").
+        **sizes: the dimensions given (keys of `SIZE_CEILINGS`); integers, or
+            `None` where not set.
+
+    Raises:
+        ValueError: naming the field, the value and the ceiling.
+    """
+    for field, value in sizes.items():
+        ceiling = SIZE_CEILINGS[field]
+        if isinstance(value, int) and not isinstance(value, bool) and value > ceiling:
+            raise ValueError(
+                f"`{field}` of the {tower} is {value:,}, above the ceiling of {ceiling:,}; "
+                f"raise keras_siglip.towers.variants.SIZE_CEILINGS[{field!r}] to build it."
+            )
+    if not all(isinstance(value, int) for value in sizes.values()):
+        return  # the constructor's own checks name the bad value
+    width, layers = sizes["hidden_dim"], sizes["num_layers"]
+    intermediate = sizes.get("intermediate_dim", 4 * width)
+    count = layers * (4 * (width * width + width) + 2 * width * intermediate + 6 * width)
+    if "vocabulary_size" in sizes:
+        count += (sizes["vocabulary_size"] + sizes["sequence_length"]) * width
+    if "image_size" in sizes:
+        patch = sizes["patch_size"]
+        count += (patch * patch * 3 + (sizes["image_size"] // patch) ** 2) * width
+    if count > MAX_TOWER_PARAMETERS:
+        raise ValueError(
+            f"The {tower}'s config describes about {count:,} weights, above the ceiling of "
+            f"{MAX_TOWER_PARAMETERS:,}; raise "
+            "keras_siglip.towers.variants.MAX_TOWER_PARAMETERS to build it."
+        )
