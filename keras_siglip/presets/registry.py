@@ -1,9 +1,11 @@
 """Read the builtin preset data files and build models from them."""
 
+import difflib
 import functools
 import importlib.resources
 import json
 import os
+import re
 
 _REQUIRED_CONFIG_KEYS = ("variant", "image_size", "sequence_length", "vocabulary_size")
 
@@ -44,7 +46,8 @@ def get_preset(name):
     presets = _builtin_presets()
     if name not in presets:
         raise ValueError(
-            f"Unknown preset {name!r}. Builtin presets: {', '.join(sorted(presets))}."
+            f"Unknown preset {name!r}.{_did_you_mean(name)} Builtin presets: "
+            f"{', '.join(sorted(presets))}."
         )
     return json.loads(json.dumps(presets[name]))
 
@@ -57,6 +60,8 @@ KINDS = {
     "big_vision": "a big_vision checkpoint (.npz)",
 }
 REMOTE_SCHEMES = ("hf://", "kaggle://")
+# A bare Hugging Face Hub id, as model cards show it: OWNER/NAME[@REVISION].
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(@[\w./-]+)?")
 KERAS_PRESET_PATTERNS = ("*.weights.h5", "assets/**")
 
 
@@ -104,11 +109,33 @@ def identify(preset):
         return kind, preset
     if preset in _builtin_presets():
         return "builtin", preset
+    if HUB_ID.fullmatch(preset):
+        if os.path.isdir(preset.split("/")[0]):
+            raise ValueError(
+                f"Cannot load {preset!r}: no such file or directory (its folder "
+                f"{preset.split('/')[0]!r} exists here, so it is not taken as a Hugging Face "
+                f"Hub id; write hf://{preset} for the Hub)."
+            )
+        # `google/siglip-base-patch16-224`: no such local path, so the hub id.
+        return "remote", "hf://" + preset
     raise ValueError(
-        f"Unknown preset {preset!r}: it is no builtin preset name, no existing local path and "
-        f"no hf:// or kaggle:// handle. Tried: {_tried_list()}. Builtin presets: "
+        f"Unknown preset {preset!r}: it is no builtin preset name, no existing local path, "
+        f"no Hugging Face Hub id (OWNER/NAME) and no hf:// or kaggle:// handle."
+        f"{_did_you_mean(preset)} Tried: {_tried_list()}. Builtin presets: "
         f"{', '.join(list_presets())}."
     )
+
+
+def _did_you_mean(name):
+    """" Did you mean ...?" with the builtin names closest to `name`, or ""."""
+    names = list_presets()
+    # Compare without separators, so that "siglip-base-patch16-224" and
+    # "SigLIP_Base_Patch16_224" find their preset.
+    simplified = {re.sub(r"[\W_]", "", candidate.lower()): candidate for candidate in names}
+    close = difflib.get_close_matches(re.sub(r"[\W_]", "", name.lower()), simplified, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(simplified[match]) for match in close) + "?"
 
 
 def _tried_list():
@@ -155,7 +182,10 @@ def download(handle):
                 allow_patterns=[*REMOTE_PATTERNS, *KERAS_PRESET_PATTERNS],
             )
         except Exception as error:
-            raise OSError(f"Could not download {handle} from the Hugging Face Hub: {error}") from error
+            raise OSError(
+                f"Could not download {handle} from the Hugging Face Hub: {error}"
+                f"{_offline_advice(handle)}"
+            ) from error
     if handle.startswith("kaggle://"):
         try:
             import kagglehub
@@ -164,8 +194,19 @@ def download(handle):
         try:
             return kagglehub.model_download(handle[len("kaggle://") :])
         except Exception as error:
-            raise OSError(f"Could not download {handle} from Kaggle: {error}") from error
+            raise OSError(
+                f"Could not download {handle} from Kaggle: {error}{_offline_advice(handle)}"
+            ) from error
     raise ValueError(f"Unknown remote handle {handle!r}; expected hf://... or kaggle://...")
+
+
+def _offline_advice(handle):
+    return (
+        ". Without network access: if the files were downloaded before, set "
+        "HF_HUB_OFFLINE=1 to use the local cache; otherwise run "
+        f"`keras-siglip convert {handle} DIRECTORY` on a machine with access, copy "
+        "DIRECTORY here and load it with `from_preset('DIRECTORY')`."
+    )
 
 
 def local_source(preset, load_weights=True):
