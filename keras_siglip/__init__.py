@@ -12,6 +12,7 @@ from keras_siglip import (  # noqa: E402
     data,
     distribution,
     evaluation,
+    inference,
     layers,
     losses,
     optimizers,
@@ -20,6 +21,7 @@ from keras_siglip import (  # noqa: E402
     training,
 )
 from keras_siglip.evaluation import ZeroShotClassifier  # noqa: E402
+from keras_siglip.inference import Embedder  # noqa: E402
 from keras_siglip.losses import SigmoidLoss, SoftmaxLoss, sigmoid_loss, softmax_loss  # noqa: E402
 from keras_siglip.model import SigLIP  # noqa: E402
 from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer  # noqa: E402
@@ -29,6 +31,7 @@ from keras_siglip.towers import ImageEncoder, TextEncoder  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "Embedder",
     "ImageEncoder",
     "SigLIP",
     "SigLIPPreprocessor",
@@ -40,6 +43,7 @@ __all__ = [
     "data",
     "distribution",
     "evaluation",
+    "inference",
     "layers",
     "list_presets",
     "losses",
