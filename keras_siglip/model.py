@@ -210,12 +210,9 @@ class SigLIP(keras.Model):
                 f"{given}."
             )
         images, token_ids = inputs["images"], inputs["token_ids"]
-        num_images, num_texts = images.shape[0], token_ids.shape[0]
-        if num_images is not None and num_texts is not None and num_images != num_texts:
-            raise ValueError(
-                "The image and text batches must pair up one to one: got "
-                f"{num_images} images and {num_texts} texts."
-            )
+        num_images = images.shape[0]
+        # Any number of images against any number of texts (one image, many
+        # prompts is the usual inference call); only the loss needs pairs.
         image_embeddings = self.encode_images(images, training=training)
         text_embeddings = self.encode_texts(token_ids, training=training)
         if training and (

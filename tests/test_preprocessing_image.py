@@ -77,20 +77,27 @@ def test_the_reference_does_what_it_claims(rng):
     assert np.allclose(reference(np.full((9, 13), 0.25), 4), -0.5)
     checkerboard = np.indices((64, 64)).sum(axis=0) % 2
     assert np.abs(reference(checkerboard, 8)).max() < 0.01
-    assert_matches(preprocess_images(checkerboard.astype("float32"), 8), reference(checkerboard, 8))
+    assert_matches(
+        preprocess_images(checkerboard.astype("float32"), 8, input_range=(0, 1)),
+        reference(checkerboard, 8),
+    )
 
 
 def test_float_images_use_their_input_range(rng):
     unit = rng.random((30, 20, 3)).astype(np.float32)
     expected = reference(unit, 12)
-    assert_matches(preprocess_images(unit, 12), expected)
-    assert_matches(preprocess_images(unit.astype(np.float64), 12), expected)
+    # Floats are the model's [-1, 1] unless `input_range` says otherwise.
+    assert_matches(preprocess_images(unit * 2 - 1, 12), expected)
+    assert_matches(preprocess_images((unit * 2 - 1).astype(np.float64), 12), expected)
+    assert_matches(preprocess_images(unit, 12, input_range=(0, 1)), expected)
     assert_matches(preprocess_images(unit * 255, 12, input_range=(0, 255)), expected)
     assert_matches(preprocess_images(unit * 2 - 1, 12, input_range=(-1, 1)), expected)
     # Overshoot within the tolerance (from an earlier resize) is clipped.
-    overshoot = unit.copy()
-    overshoot[0, 0] = [1.03, -0.02, 0.5]
-    assert_matches(preprocess_images(overshoot, 12), reference(np.clip(overshoot, 0, 1), 12))
+    overshoot = unit * 2 - 1
+    overshoot[0, 0] = [1.06, -1.04, 0.5]
+    assert_matches(
+        preprocess_images(overshoot, 12), reference(np.clip(overshoot, -1, 1), 12, -1, 1)
+    )
 
 
 def test_grey_images_with_or_without_a_channel_axis(rng):
@@ -152,7 +159,7 @@ def test_tensors_eagerly_and_inside_tf_data(rng):
     batched = batched.map(lambda x: preprocess_images(x, 8))
     np.testing.assert_allclose(np.concatenate([x.numpy() for x in batched]), eager, atol=1e-6)
 
-    floats = tf.data.Dataset.from_tensor_slices(images.astype("float32") / 255)
+    floats = tf.data.Dataset.from_tensor_slices(images.astype("float32") / 127.5 - 1)
     floats = floats.map(lambda x: preprocess_images(x, 8))
     np.testing.assert_allclose(np.stack([x.numpy() for x in floats]), eager, atol=1e-5)
 
@@ -273,11 +280,13 @@ def test_float_values_outside_the_range_are_explained():
     with pytest.raises(ValueError) as error:
         preprocess_images(pixels, 8)
     message = str(error.value)
-    assert "`images` should have values in [0, 1] (dtype float32, default range)" in message
-    assert "but they span [0, 255]" in message
-    assert "input_range=(low, high)" in message and "(0, 255)" in message
-    with pytest.raises(ValueError, match=r"values in \[0, 1\].*span \[-1, 0.5\]"):
-        preprocess_images(np.linspace(-1, 0.5, 48).reshape(4, 4, 3), 8)
+    assert "`images` holds floats spanning [0, 255]" in message
+    assert "pixel values in [0, 255]; float images must be the model's [-1, 1]" in message
+    assert "astype('uint8')" in message and "input_range=(0, 255)" in message
+    with pytest.raises(ValueError, match=r"spanning \[0, 70000\].*beyond \[0, 255\]"):
+        preprocess_images(np.linspace(0, 70000, 48).reshape(4, 4, 3), 8)
+    with pytest.raises(ValueError, match=r"values in \[-1, 1\].*span \[-3, 0.5\]"):
+        preprocess_images(np.linspace(-3, 0.5, 48).reshape(4, 4, 3), 8)
     with pytest.raises(ValueError, match=r"`images\[1\]` should have values in \[-1, 1\]"):
         preprocess_images([np.zeros((4, 4)), np.full((4, 4), 3.0)], 8, input_range=(-1, 1))
     with pytest.raises(ValueError, match=r"span \[nan, nan\]"):

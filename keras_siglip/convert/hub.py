@@ -69,7 +69,9 @@ def download(handle, allow_patterns=None):
         try:
             return kagglehub.model_download(handle[len(KAGGLE_PREFIX) :])
         except Exception as error:
-            raise OSError(f"Could not download {handle} from Kaggle: {error}") from error
+            raise OSError(
+                f"Could not download {handle} from Kaggle: {error}{offline_advice(handle)}"
+            ) from error
     if not isinstance(handle, str) or not handle.startswith(HF_PREFIX):
         raise ValueError(
             f"`handle` must be a remote handle, '{HF_PREFIX}owner/name' or "
@@ -90,4 +92,17 @@ def download(handle, allow_patterns=None):
             allow_patterns=None if allow_patterns is None else list(allow_patterns),
         )
     except Exception as error:
-        raise OSError(f"Could not download {handle} from the Hugging Face Hub: {error}") from error
+        raise OSError(
+            f"Could not download {handle} from the Hugging Face Hub: {error}"
+            f"{offline_advice(handle)}"
+        ) from error
+
+
+def offline_advice(handle):
+    """What to do when `handle` cannot be downloaded here (appended to download errors)."""
+    return (
+        ". Without network access: if the files were downloaded before, set "
+        "HF_HUB_OFFLINE=1 to use the local cache; otherwise run "
+        f"`keras-siglip convert {handle} DIRECTORY` on a machine with access, copy "
+        "DIRECTORY here and load it with `from_preset('DIRECTORY')`."
+    )

@@ -6,13 +6,16 @@ from keras import ops
 from keras_siglip.validation import check_positive_int
 
 
-def embed_in_batches(encode, inputs, batch_size):
+def embed_in_batches(encode, inputs, batch_size, fixed_batch_size=False):
     """`encode` applied to `inputs` in batches, stacked into one NumPy array.
 
     Args:
         encode: a tower's encoding function, such as `model.encode_images`.
         inputs: array whose first axis is the examples (at least one).
         batch_size: most examples per call of `encode`; the calls get equal shares.
+        fixed_batch_size: every call gets exactly `batch_size` examples (the last
+            batch padded), so that a compiled `encode` compiles once for any
+            number of inputs, at the price of the padding's compute.
 
     Returns:
         `(num_examples, dim)` float32 array.
@@ -31,8 +34,9 @@ def embed_in_batches(encode, inputs, batch_size):
     # 150, not 256 and 44 padded to 256). A short last batch is padded (with copies of
     # the last example) to the shape of the others: on JAX, each new shape compiles
     # every operation of the tower again.
-    num_batches = -(-num_examples // batch_size)
-    batch_size = -(-num_examples // num_batches)
+    if not fixed_batch_size:
+        num_batches = -(-num_examples // batch_size)
+        batch_size = -(-num_examples // num_batches)
     padding = -num_examples % batch_size
     if padding:
         inputs = np.concatenate([inputs, np.repeat(inputs[-1:], padding, axis=0)])

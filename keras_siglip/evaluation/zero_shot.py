@@ -5,7 +5,9 @@ import collections
 import numpy as np
 from keras import ops
 
-from keras_siglip.evaluation.embedding import embed_in_batches
+from keras_siglip.evaluation.embedding import compiled_encoder, embed_in_batches
+from keras_siglip.model import SigLIP
+from keras_siglip.preprocessing import SigLIPPreprocessor, load_images
 from keras_siglip.evaluation.retrieval import positive_ranks
 from keras_siglip.validation import check_positive_int
 
@@ -51,6 +53,14 @@ class ZeroShotClassifier:
         image_encoder: function from model-ready images to embeddings;
             `model.encode_images` by default. `augmented_image_encoder(...)` gives
             one that averages augmented views of each image.
+        fixed_batch_size: give the image encoder batches of exactly `batch_size`
+            (the last one padded), so that a compiled encoder compiles once
+            whatever the number of images (`from_preset` does).
+
+    Images, wherever a method takes them, are model-ready float32 batches
+    `(N, image_size, image_size, 3)` in `[-1, 1]`, or anything
+    `keras_siglip.preprocessing.load_images` takes: file paths, PIL images,
+    uint8 arrays, one or a list, of any size (squash-resized to the model's size).
 
     Example:
 
@@ -80,6 +90,7 @@ class ZeroShotClassifier:
         tokenizer,
         batch_size=256,
         image_encoder=None,
+        fixed_batch_size=False,
     ):
         if image_encoder is not None and not callable(image_encoder):
             raise ValueError(
@@ -92,6 +103,7 @@ class ZeroShotClassifier:
         check_positive_int("batch_size", batch_size)
         self.model = model
         self.batch_size = batch_size
+        self.fixed_batch_size = bool(fixed_batch_size)
         prompts = [
             template.replace("{}", name)
             for name in self.class_names
@@ -106,19 +118,60 @@ class ZeroShotClassifier:
         self.temperature = float(np.exp(_scalar(model.log_temperature)))
         self.bias = _scalar(model.bias)
 
+    @classmethod
+    def from_preset(cls, preset, class_names, templates=DEFAULT_TEMPLATES, batch_size=16):
+        """A classifier for `class_names` with a preset's model and tokenizer.
+
+        The towers run compiled, on batches padded to `batch_size`.
+
+        Args:
+            preset: anything `SigLIP.from_preset` and
+                `SigLIPPreprocessor.from_preset` take.
+            class_names: the classes, as in the constructor.
+            templates: prompts containing `{}`.
+            batch_size: images (and prompts) per call of a tower.
+        """
+        model = SigLIP.from_preset(preset)
+        tokenizer = SigLIPPreprocessor.from_preset(preset).tokenizer
+        return cls(
+            model,
+            class_names,
+            templates,
+            tokenizer=tokenizer,
+            batch_size=batch_size,
+            image_encoder=compiled_encoder(model.image_encoder),
+            fixed_batch_size=True,
+        )
+
     @property
     def num_classes(self):
         return len(self.class_names)
 
     def logits(self, images, batch_size=None):
-        """`(num_images, num_classes)` float32 logits of model-ready images."""
-        if len(images) == 0:
-            raise ValueError("`images` must hold at least one image; got none.")
+        """`(num_images, num_classes)` float32 logits of the images."""
+        images = self._model_ready(images)
         image_embeddings = embed_in_batches(
-            self.image_encoder, images, batch_size or self.batch_size
+            self.image_encoder,
+            images,
+            batch_size or self.batch_size,
+            fixed_batch_size=self.fixed_batch_size,
         )
         similarity = image_embeddings @ self.class_embeddings.T
         return (self.temperature * similarity + self.bias).astype("float32")
+
+    def _model_ready(self, images):
+        # A stand-in model without `image_size` takes its own inputs as they are.
+        size = getattr(self.model, "image_size", None)
+        if hasattr(images, "shape") and hasattr(images, "dtype") and (
+            size is None
+            or (tuple(images.shape[1:]) == (size, size, 3) and "float" in str(images.dtype))
+        ):
+            if len(images) == 0:
+                raise ValueError("`images` must hold at least one image; got none.")
+            return images
+        if isinstance(images, (list, tuple)) and not images:
+            raise ValueError("`images` must hold at least one image; got none.")
+        return load_images(images, size)
 
     def predict_proba(self, images, batch_size=None):
         """Sigmoid of the logits: each class's probability on its own.
@@ -159,6 +212,7 @@ class ZeroShotClassifier:
             top-1 accuracy of guessing).
         """
         ks = check_ks(k, self.num_classes)
+        images = self._model_ready(images)
         labels = check_labels(labels, len(images), self.num_classes)
         ranks = positive_ranks(self.logits(images, batch_size), labels)
         metrics = {f"top{k}": float(np.mean(ranks < k)) for k in ks}

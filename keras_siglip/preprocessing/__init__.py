@@ -15,7 +15,11 @@ if keras.backend.backend() != "tensorflow":
     except RuntimeError:
         pass  # TensorFlow is already running: the user's device set-up stands.
 
-from keras_siglip.preprocessing.image import preprocess_images, read_image  # noqa: E402
+from keras_siglip.preprocessing.image import (  # noqa: E402
+    load_images,
+    preprocess_images,
+    read_image,
+)
 from keras_siglip.preprocessing.preprocessor import SigLIPPreprocessor  # noqa: E402
 from keras_siglip.preprocessing.resize import resize_bicubic_antialiased  # noqa: E402
 from keras_siglip.preprocessing.tokenizer import (  # noqa: E402
@@ -28,6 +32,7 @@ __all__ = [
     "SigLIPPreprocessor",
     "SigLIPTokenizer",
     "canonicalize",
+    "load_images",
     "preprocess_images",
     "resize_bicubic_antialiased",
     "read_image",

@@ -1,8 +1,14 @@
-"""`preprocess_images`: arrays, tensors or image files to SigLIP's `[-1, 1]` squares.
+"""`preprocess_images`: image files, PIL images, arrays or tensors to SigLIP's `[-1, 1]` squares.
 
 SigLIP squashes every image to a square (no crop, aspect ratio not kept) with an
 antialiased bicubic resize and maps the values to `[-1, 1]`. Transparent images
 are composited over white; grey ones are repeated to three channels.
+
+One convention for pixel values, here and in `SigLIP`: integer pixels are
+`[0, 255]` (uint8) or `[0, 65535]` (uint16); float pixels are the model's own
+`[-1, 1]`, so model-ready images pass through unchanged. Floats that span more
+(`[0, 255]` from a careless cast) are refused with an explanation, never
+silently squashed.
 """
 
 import os
@@ -18,6 +24,8 @@ from keras_siglip.validation import check_positive_int
 # overshoot from an earlier resize and clipped; beyond it the range is wrong.
 RANGE_TOLERANCE = 0.05
 _DEFAULT_RANGES = {tf.uint8: (0.0, 255.0), tf.uint16: (0.0, 65535.0)}
+# Floats are model-ready: the range `SigLIP` takes.
+FLOAT_RANGE = (-1.0, 1.0)
 _PIL_GREY_MODES_16_BIT = ("I", "I;16", "I;16L", "I;16B", "I;16N")
 
 
@@ -30,19 +38,21 @@ def preprocess_images(images, image_size, input_range=None):
 
     Args:
         images: one of
+            - the path of an image file (`str` or `pathlib.Path`) or a PIL image;
             - an array or tensor: `(H, W)` grey, `(H, W, C)` one image or `(N, H,
               W, C)` a batch, with `C` 1 (grey), 2 (grey and alpha), 3 (RGB) or 4
               (RGBA). Alpha is composited over a white background.
-            - the path of an image file, or a list of paths and/or arrays (each one
-              image, of any size; they are resized one by one and stacked).
-              Files are read with Pillow, in any mode (L, LA, P, RGB, RGBA,
+            - a list mixing paths, PIL images and arrays (each one image, of any
+              size; they are resized one by one and stacked).
+              Files and PIL images are read in any mode (L, LA, P, RGB, RGBA,
               16-bit grey, CMYK...), turned upright by their EXIF orientation.
             Inside `tf.data` (graph mode) a tensor of static rank and channels.
         image_size: side of the output squares, in pixels.
         input_range: `(low, high)`, the values of black and white in arrays and
             tensors (files carry their own, see `read_image`). By default
-            `(0, 255)` for uint8, `(0, 65535)` for uint16 and `(0, 1)` for floats;
-            other integer types need it. Concrete values more than
+            `(0, 255)` for uint8, `(0, 65535)` for uint16 and `(-1, 1)` (the
+            model's range) for floats; other integer types need it. Floats in
+            `[0, 1]` therefore need `input_range=(0, 1)`. Concrete values more than
             `RANGE_TOLERANCE` (5%) of the range outside it raise an error; those
             within are clipped.
 
@@ -68,11 +78,15 @@ def preprocess_images(images, image_size, input_range=None):
         return _preprocess_symbolic(images, image_size, input_range)
     if isinstance(images, (str, os.PathLike)):
         return _resize(read_image(images)[None], image_size)[0]
+    if isinstance(images, Image.Image):
+        return _resize(pil_image_array(images)[None], image_size)[0]
     if isinstance(images, (list, tuple)):
         resized = []
         for index, image in enumerate(images):
             if isinstance(image, (str, os.PathLike)):
                 image = read_image(image)
+            elif isinstance(image, Image.Image):
+                image = pil_image_array(image)
             else:
                 image = _unit_range_array(image, input_range, f"`images[{index}]`")
                 if image.ndim == 4:
@@ -88,6 +102,44 @@ def preprocess_images(images, image_size, input_range=None):
     if image.ndim == 4:
         return _resize(image, image_size)
     return _resize(image[None], image_size)[0]
+
+
+def load_images(images, image_size, input_range=None):
+    """Any images a user hands over, as one model-ready batch.
+
+    `preprocess_images`, always with a batch axis: one image (a path, a PIL image,
+    an `(H, W)` or `(H, W, C)` array) gives a batch of one.
+
+    Args:
+        images: what `preprocess_images` takes (eagerly).
+        image_size: side of the output squares, in pixels.
+        input_range: see `preprocess_images`.
+
+    Returns:
+        float32 NumPy `(N, image_size, image_size, 3)` in `[-1, 1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> batch = load_images([Image.new("RGB", (40, 30)), np.zeros((5, 5), "uint8")], 16)
+    >>> batch.shape, float(batch.min())
+    ((2, 16, 16, 3), -1.0)
+    >>> load_images(np.zeros((20, 20, 3), "float32"), 16).shape
+    (1, 16, 16, 3)
+    """
+    batch = np.asarray(preprocess_images(images, image_size, input_range))
+    return batch[None] if batch.ndim == 3 else batch
+
+
+def pil_image_array(image):
+    """A PIL image as a float32 `(H, W, C)` array in `[0, 1]`, as `read_image`
+    reads a file: upright by its EXIF orientation, `C` in 1 to 4."""
+    if not isinstance(image, Image.Image):
+        raise ValueError(f"`image` must be a PIL image; got {type(image).__name__}.")
+    image = ImageOps.exif_transpose(image)
+    array, (low, high) = _pil_array(image)
+    return _unit_range_array(array, (low, high), "The PIL image")
 
 
 def read_image(path):
@@ -155,7 +207,7 @@ def _default_range(dtype, where):
     if dtype in _DEFAULT_RANGES:
         return _DEFAULT_RANGES[dtype]
     if dtype.is_floating:
-        return 0.0, 1.0
+        return FLOAT_RANGE
     raise ValueError(
         f"{where} has dtype {dtype.name}, which has no standard range of pixel values: "
         "pass `input_range=(low, high)`, the values of black and white."
@@ -166,7 +218,7 @@ def _check_dtype(dtype, where):
     if dtype == tf.bool or not (dtype.is_integer or dtype.is_floating):
         raise ValueError(
             f"{where} must hold pixel values: unsigned integers (uint8 in [0, 255]) or "
-            f"floats (in [0, 1] unless `input_range` says otherwise); got dtype {dtype.name}."
+            f"floats (in [-1, 1] unless `input_range` says otherwise); got dtype {dtype.name}."
         )
 
 
@@ -219,12 +271,20 @@ def _unit_range_array(images, input_range, where):
     seen_min, seen_max = float(array.min()), float(array.max())
     tolerance = RANGE_TOLERANCE * (high - low)
     if not (seen_min >= low - tolerance and seen_max <= high + tolerance):
+        if input_range is None and dtype.is_floating and seen_min >= -tolerance:
+            detected = "[0, 255]" if seen_max <= 255 * (1 + RANGE_TOLERANCE) else "beyond [0, 255]"
+            raise ValueError(
+                f"{where} holds floats spanning [{seen_min:g}, {seen_max:g}], which look like "
+                f"pixel values in {detected}; float images must be the model's [-1, 1]. "
+                "Pass uint8 pixels (`images.astype('uint8')`), scale the floats to [-1, 1] "
+                "(`images / 127.5 - 1`), or pass `input_range=(0, 255)`."
+            )
         raise ValueError(
             f"{where} should have values in [{low:g}, {high:g}] (dtype "
             f"{dtype.name}{'' if input_range else ', default range'}), but they span "
             f"[{seen_min:g}, {seen_max:g}]. Pass `input_range=(low, high)` with the "
             "values of black and white, e.g. (0, 255) for floats in [0, 255] or "
-            "(-1, 1) for images already scaled to [-1, 1]."
+            "(0, 1) for floats in [0, 1]."
         )
     if input_range is None and dtype.is_integer:
         # As in the graph path, bit for bit: the default range starts at 0.

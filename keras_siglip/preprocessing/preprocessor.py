@@ -17,8 +17,9 @@ TOKENIZER_ASSETS_DIR = os.path.join("assets", "tokenizer")
 class SigLIPPreprocessor:
     """Maps `{"images": ..., "texts": ...}` to `{"images": ..., "token_ids": ...}`.
 
-    Images go through `preprocess_images` (squash resize to `image_size`,
-    `[-1, 1]`), texts through the tokenizer (fixed-length ids ending in EOS).
+    Images (file paths, PIL images, uint8 arrays in `[0, 255]` or float arrays
+    in the model's `[-1, 1]`, of any size, one or a list) go through
+    `preprocess_images` (squash resize to `image_size`, `[-1, 1]`), texts through the tokenizer (fixed-length ids ending in EOS).
     Either key may be absent. Images and texts pair up one to one, so when both are
     given their counts must agree. Works eagerly (NumPy outputs) and inside
     `tf.data` (`dataset.map(preprocessor)`, batched or unbatched elements).
@@ -27,7 +28,7 @@ class SigLIPPreprocessor:
         tokenizer: a `SigLIPTokenizer`.
         image_size: side of the square images the model takes.
         input_range: `(low, high)` values of black and white of the images; see
-            `preprocess_images` (default: by dtype, `(0, 1)` for floats).
+            `preprocess_images` (default: by dtype, `(-1, 1)` for floats).
 
     Example:
 

@@ -371,6 +371,20 @@ class SigLIPTokenizer:
         except ValueError as error:
             raise ValueError(f"Cannot load the tokenizer from {path!r}: {error}") from None
 
+    @classmethod
+    def from_preset(cls, preset):
+        """The tokenizer that goes with a preset, in one line.
+
+        The tokenizer of `SigLIPPreprocessor.from_preset(preset)`: `preset` is
+        anything that takes (a preset directory, a transformers or keras-hub SigLIP
+        directory, an `hf://` handle or hub id, a builtin preset with weights).
+        """
+        # The preprocessor owns the preset's files (and imports this module), so
+        # its loader is the one place that reads them.
+        from keras_siglip.preprocessing.preprocessor import SigLIPPreprocessor
+
+        return SigLIPPreprocessor.from_preset(preset).tokenizer
+
 
 def _strings_of(texts):
     """`(list of str, whether `texts` was one string)`, or a clear error."""

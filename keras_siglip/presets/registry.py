@@ -1,9 +1,11 @@
 """Read the builtin preset data files and build models from them."""
 
+import difflib
 import functools
 import importlib.resources
 import json
 import os
+import re
 
 from keras_siglip.convert import hub
 from keras_siglip.presets.directory import recover_interrupted_save
@@ -47,7 +49,8 @@ def get_preset(name):
     presets = _builtin_presets()
     if name not in presets:
         raise ValueError(
-            f"Unknown preset {name!r}. Builtin presets: {', '.join(sorted(presets))}."
+            f"Unknown preset {name!r}.{_did_you_mean(name)} Builtin presets: "
+            f"{', '.join(sorted(presets))}."
         )
     return json.loads(json.dumps(presets[name]))
 
@@ -60,6 +63,8 @@ KINDS = {
     "big_vision": "a big_vision checkpoint (.npz)",
 }
 REMOTE_SCHEMES = ("hf://", "kaggle://")
+# A bare Hugging Face Hub id, as model cards show it: OWNER/NAME[@REVISION].
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*(@[\w./-]+)?")
 KERAS_PRESET_PATTERNS = ("*.weights.h5", "assets/**")
 
 
@@ -109,11 +114,33 @@ def identify(preset):
         return kind, preset
     if preset in _builtin_presets():
         return "builtin", preset
+    if HUB_ID.fullmatch(preset):
+        if os.path.isdir(preset.split("/")[0]):
+            raise ValueError(
+                f"Cannot load {preset!r}: no such file or directory (its folder "
+                f"{preset.split('/')[0]!r} exists here, so it is not taken as a Hugging Face "
+                f"Hub id; write hf://{preset} for the Hub)."
+            )
+        # `google/siglip-base-patch16-224`: no such local path, so the hub id.
+        return "remote", "hf://" + preset
     raise ValueError(
-        f"Unknown preset {preset!r}: it is no builtin preset name, no existing local path and "
-        f"no hf:// or kaggle:// handle. Tried: {_tried_list()}. Builtin presets: "
+        f"Unknown preset {preset!r}: it is no builtin preset name, no existing local path, "
+        f"no Hugging Face Hub id (OWNER/NAME) and no hf:// or kaggle:// handle."
+        f"{_did_you_mean(preset)} Tried: {_tried_list()}. Builtin presets: "
         f"{', '.join(list_presets())}."
     )
+
+
+def _did_you_mean(name):
+    """" Did you mean ...?" with the builtin names closest to `name`, or ""."""
+    names = list_presets()
+    # Compare without separators, so that "siglip-base-patch16-224" and
+    # "SigLIP_Base_Patch16_224" find their preset.
+    simplified = {re.sub(r"[\W_]", "", candidate.lower()): candidate for candidate in names}
+    close = difflib.get_close_matches(re.sub(r"[\W_]", "", name.lower()), simplified, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(simplified[match]) for match in close) + "?"
 
 
 def _tried_list():
