@@ -29,8 +29,12 @@ def test_train_and_validation_partition_the_keys():
 def test_the_same_key_lands_on_the_same_side_in_any_form():
     split = HoldOut(0.5)
     for key in KEYS[:200]:
-        assert split.is_validation(key) == split.is_validation(key.encode()) == HoldOut(0.5).is_validation(key)
-    with pytest.raises(ValueError, match="`key` must be a str or bytes"):
+        assert (
+            split.is_validation(key)
+            == split.is_validation(key.encode())
+            == HoldOut(0.5).is_validation(key)
+        )
+    with pytest.raises(TypeError, match="`key` must be a str or bytes"):
         split.keep(7)
 
 

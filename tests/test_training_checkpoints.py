@@ -11,8 +11,20 @@ import time
 import keras
 import numpy as np
 import pytest
+from training_run import (
+    DATA_SEED,
+    PEAK_LEARNING_RATE,
+    WARMUP_STEPS,
+    build_model,
+    draw,
+    run,
+)
 
-from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, train_sentencepiece
+from keras_siglip.preprocessing import (
+    SigLIPPreprocessor,
+    SigLIPTokenizer,
+    train_sentencepiece,
+)
 from keras_siglip.training.checkpoints import (
     CheckpointCallback,
     ResumableBatches,
@@ -23,7 +35,6 @@ from keras_siglip.training.checkpoints import (
     resume_fit_arguments,
     save_checkpoint,
 )
-from training_run import DATA_SEED, PEAK_LEARNING_RATE, WARMUP_STEPS, build_model, draw, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The script imports the package of this checkout, not an installed copy.
@@ -63,10 +74,20 @@ def test_resumed_run_matches_the_uninterrupted_run(tmp_path):
     first = build_model(total)
     first_stream = ResumableBatches(draw, np.random.default_rng(DATA_SEED))
     callback = CheckpointCallback(
-        directory, every=half, total_steps=total, data_position=first_stream.position,
+        directory,
+        every=half,
+        total_steps=total,
+        data_position=first_stream.position,
         arguments={"steps": total},
     )
-    first.fit(first_stream.batches(), epochs=1, steps_per_epoch=half, callbacks=[callback], shuffle=False, verbose=0)
+    first.fit(
+        first_stream.batches(),
+        epochs=1,
+        steps_per_epoch=half,
+        callbacks=[callback],
+        shuffle=False,
+        verbose=0,
+    )
     checkpoint = latest_checkpoint(directory)
     assert checkpoint.step == half and checkpoint.arguments == {"steps": total}
     assert sorted(os.listdir(checkpoint.path)) == ["checkpoint.json", "training_state.weights.h5"]
@@ -77,12 +98,16 @@ def test_resumed_run_matches_the_uninterrupted_run(tmp_path):
     assert step == half
     assert int(keras.ops.convert_to_numpy(resumed.optimizer.iterations)) == half
     assert_same(as_numpy(resumed.weights), as_numpy(first.weights), rtol=0, atol=0)
-    assert_same(as_numpy(resumed.optimizer.variables), as_numpy(first.optimizer.variables), rtol=0, atol=0)
+    assert_same(
+        as_numpy(resumed.optimizer.variables), as_numpy(first.optimizer.variables), rtol=0, atol=0
+    )
     # The schedule continues where it stopped, as the uninterrupted run's did.
     assert learning_rate(resumed) == pytest.approx(numpy_schedule(half, total), rel=1e-6)
     assert learning_rate(resumed) == pytest.approx(learning_rate(first), rel=1e-7)
     resumed_stream = ResumableBatches(draw, np.random.default_rng(12345), position)
-    resumed.fit(resumed_stream.batches(), **resume_fit_arguments(total, step), shuffle=False, verbose=0)
+    resumed.fit(
+        resumed_stream.batches(), **resume_fit_arguments(total, step), shuffle=False, verbose=0
+    )
 
     assert int(keras.ops.convert_to_numpy(resumed.optimizer.iterations)) == total
     assert learning_rate(resumed) == pytest.approx(learning_rate(straight), rel=1e-7)
@@ -185,7 +210,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(tmp_path):
     script = os.path.join(HERE, "training_run.py")
     child = subprocess.Popen(
         [sys.executable, script, str(output), str(total), str(every), "0.15"],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     directory = checkpoint_directory(output)
     try:
@@ -202,8 +229,11 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(tmp_path):
     assert child.returncode == -signal.SIGKILL
     assert 2 * every <= killed_at < total
     subprocess.run(
-        [sys.executable, script, str(output), str(total), str(every), "0"], env=environment,
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, script, str(output), str(total), str(every), "0"],
+        env=environment,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     finished = latest_checkpoint(directory)
     assert finished.step == total

@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from keras_siglip import SigLIP
-from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, train_sentencepiece
+from keras_siglip.preprocessing import (
+    SigLIPPreprocessor,
+    SigLIPTokenizer,
+    train_sentencepiece,
+)
 from keras_siglip.training.fine_tune import prepare_fine_tuning
 
 CAPTIONS = ["a red circle", "a blue square", "a green star", "two red squares", "one blue star"]
@@ -14,9 +18,13 @@ IMAGE_SIZE, LENGTH = 16, 7
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
-    tokenizer = SigLIPTokenizer(train_sentencepiece(CAPTIONS * 4, 24, hard_vocab_limit=False), sequence_length=LENGTH)
+    tokenizer = SigLIPTokenizer(
+        train_sentencepiece(CAPTIONS * 4, 24, hard_vocab_limit=False), sequence_length=LENGTH
+    )
     model = SigLIP.from_variant(
-        "Pico/8", image_size=IMAGE_SIZE, sequence_length=LENGTH,
+        "Pico/8",
+        image_size=IMAGE_SIZE,
+        sequence_length=LENGTH,
         vocabulary_size=tokenizer.vocabulary_size,
     )
     path = str(tmp_path_factory.mktemp("fine_tune") / "preset")
@@ -39,7 +47,9 @@ def test_loads_the_preset_weights_and_tokenizer(preset):
 def test_accepts_settings_that_agree_with_the_preset(preset):
     path, _, tokenizer = preset
     model, _ = prepare_fine_tuning(
-        path, image_size=IMAGE_SIZE, sequence_length=LENGTH,
+        path,
+        image_size=IMAGE_SIZE,
+        sequence_length=LENGTH,
         vocabulary_size=tokenizer.vocabulary_size,
     )
     assert (model.image_size, model.sequence_length) == (IMAGE_SIZE, LENGTH)
@@ -49,8 +59,16 @@ def test_accepts_settings_that_agree_with_the_preset(preset):
     "setting, value, message",
     [
         ("image_size", 64, f"`--image-size` 64 contradicts the preset's image size {IMAGE_SIZE}"),
-        ("sequence_length", 16, f"`--sequence-length` 16 contradicts the preset's text length {LENGTH}"),
-        ("vocabulary_size", 1000, "`--vocabulary-size` 1000 contradicts the preset's vocabulary size"),
+        (
+            "sequence_length",
+            16,
+            f"`--sequence-length` 16 contradicts the preset's text length {LENGTH}",
+        ),
+        (
+            "vocabulary_size",
+            1000,
+            "`--vocabulary-size` 1000 contradicts the preset's vocabulary size",
+        ),
     ],
 )
 def test_refuses_settings_that_contradict_the_preset_by_name(preset, setting, value, message):
@@ -93,4 +111,6 @@ def test_a_locked_tower_stays_put_while_the_other_fine_tunes(preset, rng):
 
 def test_refuses_unknown_towers(preset):
     with pytest.raises(ValueError, match="`--locked-towers` must be"):
-        prepare_fine_tuning(preset[0], locked_towers="vision", argument_names={"locked_towers": "--locked-towers"})
+        prepare_fine_tuning(
+            preset[0], locked_towers="vision", argument_names={"locked_towers": "--locked-towers"}
+        )

@@ -31,7 +31,9 @@ def test_lines_every_tenth_of_the_run_with_speed_and_time_left():
     drive(progress, times, losses)
     assert len(lines) == 4  # steps 5, 10, 15, 20
     # Steps 1-5: mean loss 3; speed over steps 2-5: 4 steps in 2 s; 15 steps left at 2/s.
-    assert lines[0] == "  step      5/20  25%   loss   3.0000     2.00 steps/s   elapsed 12s   left 8s"
+    assert (
+        lines[0] == "  step      5/20  25%   loss   3.0000     2.00 steps/s   elapsed 12s   left 8s"
+    )
     # Steps 6-10: mean loss 8.
     assert "   loss   8.0000   " in lines[1]
     assert lines[3] == "  step     20/20 100%   loss  18.0000     2.00 steps/s   elapsed 20s"
@@ -40,8 +42,13 @@ def test_lines_every_tenth_of_the_run_with_speed_and_time_left():
 def test_a_slow_run_prints_at_least_every_interval_and_names_the_checkpoint():
     lines = []
     progress = TrainingProgress(
-        1000, initial_step=400, reports=2, interval_seconds=60, checkpoint_directory="runs/x/checkpoints",
-        checkpoint_every=100, print_function=lines.append,
+        1000,
+        initial_step=400,
+        reports=2,
+        interval_seconds=60,
+        checkpoint_directory="runs/x/checkpoints",
+        checkpoint_every=100,
+        print_function=lines.append,
     )
     # A resumed run: fit counts from batch 0 again; each step takes 25 s.
     times = [0.0] + [25.0 * i for i in range(1, 7)]
@@ -55,14 +62,25 @@ def test_a_slow_run_prints_at_least_every_interval_and_names_the_checkpoint():
     assert lines[0] == "  checkpoints every 100 steps go to runs/x/checkpoints"
     # 300 steps between planned lines; the 60 s interval prints at 75 s (step 403) and 150 s (406).
     assert lines[1:] == [
-        "  step    403/1000  40%   loss   0.5000     0.04 steps/s   elapsed 1m15s   left 4h08m   checkpoint 400",
-        "  step    406/1000  41%   loss   0.5000     0.04 steps/s   elapsed 2m30s   left 4h07m   checkpoint 400",
+        (
+            "  step    403/1000  40%   loss   0.5000     0.04 steps/s   elapsed 1m15s   left 4h08m"
+            "   checkpoint 400"
+        ),
+        (
+            "  step    406/1000  41%   loss   0.5000     0.04 steps/s   elapsed 2m30s   left 4h07m"
+            "   checkpoint 400"
+        ),
     ]
 
 
 def test_format_duration():
     assert [format_duration(s) for s in (0, 59.4, 60, 3599, 3600, 90061)] == [
-        "0s", "59s", "1m00s", "59m59s", "1h00m", "25h01m",
+        "0s",
+        "59s",
+        "1m00s",
+        "59m59s",
+        "1h00m",
+        "25h01m",
     ]
 
 

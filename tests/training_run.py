@@ -12,11 +12,11 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from keras_siglip import SigLIP  # noqa: E402
-from keras_siglip.training.checkpoints import (  # noqa: E402
+from keras_siglip import SigLIP
+from keras_siglip.training.checkpoints import (
     CheckpointCallback,
     ResumableBatches,
     checkpoint_directory,
@@ -57,7 +57,9 @@ def run(output_dir, total_steps, every, delay=0.0):
     directory = checkpoint_directory(output_dir)
     latest = latest_checkpoint(directory)
     step, position = restore(model, latest) if latest is not None else (0, None)
-    stream = ResumableBatches(lambda rng: draw(rng, delay), np.random.default_rng(DATA_SEED), position)
+    stream = ResumableBatches(
+        lambda rng: draw(rng, delay), np.random.default_rng(DATA_SEED), position
+    )
     callback = CheckpointCallback(
         directory,
         every,
@@ -67,7 +69,10 @@ def run(output_dir, total_steps, every, delay=0.0):
         arguments={"total_steps": total_steps, "every": every},
     )
     model.fit(
-        stream.batches(), **resume_fit_arguments(total_steps, step), shuffle=False, callbacks=[callback],
+        stream.batches(),
+        **resume_fit_arguments(total_steps, step),
+        shuffle=False,
+        callbacks=[callback],
         verbose=0,
     )
     return model

@@ -55,7 +55,7 @@ def key_hash(key):
     if isinstance(key, str):
         key = key.encode("utf-8")
     elif not isinstance(key, bytes):
-        raise ValueError(f"`key` must be a str or bytes naming a sample, got {type(key).__name__}.")
+        raise TypeError(f"`key` must be a str or bytes naming a sample, got {type(key).__name__}.")
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
 
 
@@ -91,8 +91,10 @@ class HoldOut:
                     f"got {fraction!r}."
                 )
             threshold = int(fraction * HASH_RANGE)
-        elif isinstance(threshold, bool) or not isinstance(threshold, numbers.Integral) or not (
-            0 <= threshold <= HASH_RANGE
+        elif (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, numbers.Integral)
+            or not (0 <= threshold <= HASH_RANGE)
         ):
             raise ValueError(f"`threshold` must be an int in [0, 2**64], got {threshold!r}.")
         self.threshold = int(threshold)
@@ -127,7 +129,9 @@ class HoldOut:
             A `HoldOut` whose `validation_samples` and `samples` are counted.
         """
         split = cls(fraction)
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, numbers.Integral) or cap < 0):
+        if cap is not None and (
+            isinstance(cap, bool) or not isinstance(cap, numbers.Integral) or cap < 0
+        ):
             raise ValueError(f"`cap` must be a non-negative int or None, got {cap!r}.")
         smallest = []  # negated hashes: a max-heap of the cap + 1 smallest under the fraction
         total = under = 0
@@ -153,15 +157,21 @@ class HoldOut:
         return split
 
     @classmethod
-    def for_corpus_size(cls, size, fraction=DEFAULT_VALIDATION_FRACTION, cap=DEFAULT_VALIDATION_CAP):
+    def for_corpus_size(
+        cls, size, fraction=DEFAULT_VALIDATION_FRACTION, cap=DEFAULT_VALIDATION_CAP
+    ):
         """The split for a corpus of `size` samples: `min(fraction, cap / size)`.
 
         Without the keys, the cap holds on average: about `cap` samples, give or
         take `sqrt(cap)`.
         """
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ValueError(f"`size` must be a positive int (samples in the corpus), got {size!r}.")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, numbers.Integral) or cap < 0):
+            raise ValueError(
+                f"`size` must be a positive int (samples in the corpus), got {size!r}."
+            )
+        if cap is not None and (
+            isinstance(cap, bool) or not isinstance(cap, numbers.Integral) or cap < 0
+        ):
             raise ValueError(f"`cap` must be a non-negative int or None, got {cap!r}.")
         return cls(fraction if cap is None else min(fraction, cap / size))
 

@@ -43,7 +43,7 @@ def held_out_retrieval_metrics(model, batches, prefix=VALIDATION_PREFIX, ks=(1, 
     metrics = retrieval_metrics(image_embeddings, text_embeddings, ks=ks)
     recalls = {key: value for key, value in metrics.items() if "recall@" in key}
     return {
-        f"{prefix}samples": int(len(image_embeddings)),
+        f"{prefix}samples": len(image_embeddings),
         **{f"{prefix}{key}": float(value) for key, value in recalls.items()},
     }
 
@@ -58,8 +58,13 @@ def preprocessed_batches(images, captions, preprocessor, batch_size=256):
         batch_size: pairs per batch.
     """
     if len(images) != len(captions):
-        raise ValueError(f"`images` has {len(images)} images but `captions` has {len(captions)} captions.")
+        raise ValueError(
+            f"`images` has {len(images)} images but `captions` has {len(captions)} captions."
+        )
     for start in range(0, len(captions), batch_size):
         yield preprocessor(
-            {"images": images[start : start + batch_size], "texts": list(captions[start : start + batch_size])}
+            {
+                "images": images[start : start + batch_size],
+                "texts": list(captions[start : start + batch_size]),
+            }
         )

@@ -88,10 +88,12 @@ class Checkpoint:
             with open(info_path, encoding="utf-8") as file:
                 info = json.load(file)
         except (ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"The checkpoint file {info_path!r} is not valid JSON: {error}") from None
+            raise ValueError(
+                f"The checkpoint file {info_path!r} is not valid JSON: {error}"
+            ) from None
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise ValueError(
-                f"{info_path!r} is not a keras_siglip training checkpoint (its \"format\" is "
+                f'{info_path!r} is not a keras_siglip training checkpoint (its "format" is '
                 f"{info.get('format') if isinstance(info, dict) else None!r}, expected {FORMAT!r})."
             )
         self.info = info
@@ -289,7 +291,11 @@ def resume_fit_arguments(total_steps, resumed_step=0):
     ValueError: The run already took its 1000 steps (resumed at step 1000): nothing to train.
     """
     check_positive_int("total_steps", total_steps)
-    if isinstance(resumed_step, bool) or not isinstance(resumed_step, (int, np.integer)) or resumed_step < 0:
+    if (
+        isinstance(resumed_step, bool)
+        or not isinstance(resumed_step, (int, np.integer))
+        or resumed_step < 0
+    ):
         raise ValueError(f"`resumed_step` must be a non-negative int, got {resumed_step!r}.")
     if resumed_step >= total_steps:
         raise ValueError(
@@ -340,7 +346,9 @@ class CheckpointCallback(keras.callbacks.Callback):
         if total_steps is not None:
             check_positive_int("total_steps", total_steps)
         if data_position is not None and not callable(data_position):
-            raise ValueError(f"`data_position` must be a function step -> dict, got {data_position!r}.")
+            raise ValueError(
+                f"`data_position` must be a function step -> dict, got {data_position!r}."
+            )
         self.directory = os.fspath(directory)
         self.every = every
         self.total_steps = total_steps
@@ -417,10 +425,14 @@ class ResumableBatches:
         self.rng = rng
         self.step = 0
         if position is not None:
-            if not isinstance(position, dict) or "step" not in position or "rng_state" not in position:
+            if (
+                not isinstance(position, dict)
+                or "step" not in position
+                or "rng_state" not in position
+            ):
                 raise ValueError(
-                    "`position` must be a dict from `ResumableBatches.position`, with \"step\" "
-                    f"and \"rng_state\"; got {position!r}."
+                    '`position` must be a dict from `ResumableBatches.position`, with "step" '
+                    f'and "rng_state"; got {position!r}.'
                 )
             self.step = int(position["step"])
             self.rng.bit_generator.state = position["rng_state"]

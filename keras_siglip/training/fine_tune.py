@@ -85,7 +85,10 @@ def prepare_fine_tuning(
                 f"({preset!r}); fine-tuning keeps the preset's, so leave `{names[key]}` out or "
                 f"set it to {found}."
             )
-    if preprocessor.image_size != model.image_size or preprocessor.sequence_length != model.sequence_length:
+    if (
+        preprocessor.image_size != model.image_size
+        or preprocessor.sequence_length != model.sequence_length
+    ):
         raise ValueError(
             f"The preset {preset!r} is inconsistent: its model takes {model.image_size}-pixel "
             f"images and {model.sequence_length} tokens, its preprocessor makes "
@@ -108,7 +111,7 @@ def _locked_tower_names(locked_towers, name):
     towers = (locked_towers,) if isinstance(locked_towers, str) else locked_towers
     if not isinstance(towers, (tuple, list)) or any(tower not in TOWER_NAMES for tower in towers):
         raise ValueError(
-            f"`{name}` must be \"image\", \"text\", a tuple of them or () for none; "
+            f'`{name}` must be "image", "text", a tuple of them or () for none; '
             f"got {locked_towers!r}."
         )
     return tuple(tower for tower in TOWER_NAMES if tower in towers)

@@ -1,9 +1,10 @@
 """Progress lines a person reads while a training job runs.
 
 Each line gives the step, the mean loss of the steps since the previous line, the
-speed, the time spent and the time left, and the last checkpoint saved:
+speed, the time spent and the time left, and the last checkpoint saved (one line, folded here):
 
-    step    400/2000  20%   loss   1.2345     3.20 steps/s   elapsed 2m05s   left 8m20s   checkpoint 400
+    step    400/2000  20%   loss   1.2345     3.20 steps/s   elapsed 2m05s   left 8m20s
+    checkpoint 400
 
 Lines come every `(total_steps - initial_step) / reports` steps, at least every
 `interval_seconds` (a slow run still says it is alive), and at the last step. The
@@ -30,7 +31,7 @@ def format_duration(seconds):
     >>> format_duration(45.4), format_duration(185), format_duration(3725)
     ('45s', '3m05s', '1h02m')
     """
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -83,9 +84,17 @@ class TrainingProgress(keras.callbacks.Callback):
         super().__init__()
         check_positive_int("total_steps", total_steps)
         check_positive_int("reports", reports)
-        if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, (int, float)) or interval_seconds <= 0:
+        if (
+            isinstance(interval_seconds, bool)
+            or not isinstance(interval_seconds, (int, float))
+            or interval_seconds <= 0
+        ):
             raise ValueError(f"`interval_seconds` must be positive, got {interval_seconds!r}.")
-        if isinstance(initial_step, bool) or not isinstance(initial_step, int) or not 0 <= initial_step < total_steps:
+        if (
+            isinstance(initial_step, bool)
+            or not isinstance(initial_step, int)
+            or not 0 <= initial_step < total_steps
+        ):
             raise ValueError(
                 f"`initial_step` must be an int in [0, {total_steps}) (below `total_steps`), "
                 f"got {initial_step!r}."
@@ -143,13 +152,18 @@ class TrainingProgress(keras.callbacks.Callback):
             rate = None
         width = len(str(self.total_steps))
         parts = [
-            f"  step {step:>{max(6, width)}}/{self.total_steps:<{width}} {step / self.total_steps:4.0%}",
+            (
+                f"  step {step:>{max(6, width)}}/{self.total_steps:<{width}}"
+                f" {step / self.total_steps:4.0%}"
+            ),
             f"loss {loss:8.4f}",
             f"{rate:6.2f} steps/s" if rate else "     ? steps/s",
             f"elapsed {format_duration(now - self.start)}",
         ]
         if step < self.total_steps:
-            parts.append(f"left {format_duration((self.total_steps - step) / rate)}" if rate else "left ?")
+            parts.append(
+                f"left {format_duration((self.total_steps - step) / rate)}" if rate else "left ?"
+            )
         if self.last_checkpoint_step is not None:
             parts.append(f"checkpoint {self.last_checkpoint_step}")
         if self.skipped is not None:
