@@ -29,6 +29,27 @@ import os
 import sys
 import time
 
+import keras
+import numpy as np
+
+from keras_siglip.data import corpus_captions, corpus_files, emoji, open_corpus, write_corpus
+from keras_siglip.data.emoji import DIGIT_NAMES, augment
+from keras_siglip.evaluation import (
+    ZeroShotClassifier,
+    augmented_image_encoder,
+    compiled_encoder,
+    embed_in_batches,
+    retrieval_metrics,
+)
+from keras_siglip.model import SigLIP
+from keras_siglip.preprocessing import (
+    SigLIPPreprocessor,
+    SigLIPTokenizer,
+    preprocess_images,
+    train_sentencepiece,
+)
+from keras_siglip.presets import registry
+
 # Each dataset: the caption languages, and the default vocabulary size (the Chinese,
 # Japanese and Korean names alone need more than 2,000 single-character pieces).
 DATASETS = {
@@ -187,8 +208,6 @@ def build_parser():
 
 
 def export_corpus(args):
-    from keras_siglip.data import emoji, write_corpus
-
     data = emoji.load_emoji(
         seed=args.seed, num_held_out=args.held_out, render_size=args.image_size, held_out_split=args.held_out_split
     )
@@ -208,9 +227,6 @@ def export_corpus(args):
 
 
 def convert(args):
-    from keras_siglip import SigLIP, SigLIPPreprocessor
-    from keras_siglip.presets import registry
-
     kind, location = registry.local_source(args.source)
     print(f"Reading {args.source} ({registry.KINDS[kind]}) ...", flush=True)
     model = SigLIP.from_preset(location)
@@ -260,14 +276,6 @@ def _non_negative_float(text):
 
 
 def train(args):
-    import keras
-    import numpy as np
-
-    from keras_siglip import SigLIP
-    from keras_siglip.data import emoji
-    from keras_siglip.evaluation import augmented_image_encoder, compiled_encoder
-    from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, train_sentencepiece
-
     if args.data:
         _check_corpus(args)
         # TensorFlow's own arena for the pipeline's images instead of a `malloc` per
@@ -377,10 +385,6 @@ class HeldOutEvaluation:
     """
 
     def __init__(self, data, model, tokenizer, image_size, trained_captions):
-        from keras_siglip.data import emoji
-        from keras_siglip.evaluation.embedding import compiled_encoder, embed_in_batches
-        from keras_siglip.preprocessing import preprocess_images
-
         self.data, self.model, self.tokenizer = data, model, tokenizer
         self.emoji_images = preprocess_images(data.test.images, image_size)
         self.digit_images = preprocess_images(data.digits_test.images, image_size)
@@ -388,9 +392,6 @@ class HeldOutEvaluation:
         self.known_words = emoji.known_word_mask(data.test.captions, trained_captions)
 
     def __call__(self, image_encoder):
-        from keras_siglip.evaluation import ZeroShotClassifier, retrieval_metrics
-        from keras_siglip.evaluation.embedding import embed_in_batches
-
         image_embeddings = embed_in_batches(image_encoder, self.emoji_images, 256)
         retrieval = retrieval_metrics(image_embeddings, self.text_embeddings)
         by_words = {}
@@ -417,8 +418,6 @@ class HeldOutEvaluation:
 
 
 def _check_corpus(args):
-    from keras_siglip.data import corpus_files
-
     try:
         corpus_format, files = corpus_files(args.data)
     except (ValueError, FileNotFoundError) as error:
@@ -432,8 +431,6 @@ def _check_corpus(args):
 
 
 def _corpus_captions(args):
-    from keras_siglip.data import corpus_captions
-
     try:
         return corpus_captions(args.data, limit=VOCABULARY_CORPUS_CAPTIONS)
     except (ValueError, FileNotFoundError, ImportError) as error:
@@ -441,8 +438,6 @@ def _corpus_captions(args):
 
 
 def _corpus_dataset(args, preprocessor):
-    from keras_siglip.data import open_corpus
-
     try:
         return open_corpus(
             args.data, preprocessor, args.batch_size, image_root=args.image_root,
@@ -458,8 +453,6 @@ def progress_report(total_steps, reports=10, skipped=None):
     With `skipped` (a `SkippedSamples`), each line also says how many corpus samples
     were read and skipped so far.
     """
-    import keras
-
     class ProgressReport(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
@@ -496,11 +489,6 @@ class TrainingStream:
     """
 
     def __init__(self, data, preprocessor, batch_size, seed, digits_per_class=2):
-        import numpy as np
-
-        from keras_siglip.data.emoji import DIGIT_NAMES
-        from keras_siglip.preprocessing import preprocess_images
-
         self.num_classes = len(DIGIT_NAMES)
         self.digits_per_class = digits_per_class
         if batch_size <= self.num_classes * digits_per_class:
@@ -525,10 +513,6 @@ class TrainingStream:
             )
 
     def batch(self):
-        import numpy as np
-
-        from keras_siglip.data.emoji import augment
-
         rng = self.rng
         emoji_index = rng.choice(len(self.images[0]), self.num_emoji, replace=False)
         digit_index = np.concatenate([rng.choice(items, self.digits_per_class, replace=False) for items in self.digits_by_class])
