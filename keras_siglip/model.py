@@ -319,7 +319,7 @@ class SigLIP(keras.Model):
                 means XLA on JAX and TensorFlow and eager on PyTorch; unlike
                 Keras' "auto", it keeps XLA for TensorFlow on a machine without an
                 accelerator, where it trains SigLIP faster than TensorFlow's graph
-                (README, "Train step").
+                (`benchmarks/train_step.py`).
 
         Example: fine-tune a pretrained text tower without decay, train the image
         tower from scratch with it.

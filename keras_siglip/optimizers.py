@@ -8,7 +8,7 @@ one per variable for the global-norm clipping), it makes one call per dtype of
 PyTorch's fused CPU/GPU AdamW kernel instead: each weight is read and written once
 per step. For B/16's 203M parameters on 2 CPU cores the update alone takes 0.12 s
 against Keras' 1.6 s (2.4 s with gradient clipping); in a whole B/16 step at batch 8
-the difference was within the step-to-step noise (README, "Train step").
+the difference was within the step-to-step noise (`benchmarks/train_step.py`).
 
 The fused kernel computes the same step as Keras' AdamW:
 

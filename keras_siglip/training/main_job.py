@@ -102,7 +102,7 @@ def run_training(config):
     if config.data:
         _check_corpus(config)
         # TensorFlow's own arena for the pipeline's images instead of a `malloc` per
-        # image: steadier and faster on 2 cores (README, "Input pipeline"). It must be
+        # image: steadier and faster on 2 cores (`benchmarks/input_pipeline.py`). It must be
         # chosen before TensorFlow's first allocation, which this command has not made
         # yet; `TF_CPU_ALLOCATOR_USE_BFC=false` in the environment keeps the default.
         os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
