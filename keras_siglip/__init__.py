@@ -43,8 +43,7 @@ from keras_siglip.model import SigLIP  # noqa: E402
 from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer  # noqa: E402
 from keras_siglip.presets import list_presets  # noqa: E402
 from keras_siglip.towers import ImageEncoder, TextEncoder  # noqa: E402
-
-__version__ = "0.1.0"
+from keras_siglip.version import __version__  # noqa: E402
 
 __all__ = [
     "Embedder",

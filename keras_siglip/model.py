@@ -4,11 +4,10 @@ import math
 import warnings
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_siglip import losses as losses_module
-from keras_siglip import optimizers
+from keras_siglip import optimizers, preset_hooks
 from keras_siglip.distribution import check_model_distribution
 from keras_siglip.losses.logits import (
     check_batches,
@@ -17,7 +16,7 @@ from keras_siglip.losses.logits import (
     static_batch_size,
 )
 from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
-from keras_siglip.validation import concrete_values
+from keras_siglip.validation import check_images, check_token_ids
 
 PAPER_LOG_TEMPERATURE_INIT = math.log(10.0)
 PAPER_BIAS_INIT = -10.0
@@ -192,13 +191,13 @@ class SigLIP(keras.Model):
 
     def encode_images(self, images, training=False):
         """L2-normalised float32 embeddings of channels-last images in [-1, 1]."""
-        self._check_images(images)
+        check_images(images, self.image_size)
         training = _tower_training(self.image_encoder, training)
         return l2_normalize(self.image_encoder(images, training=training))
 
     def encode_texts(self, token_ids, training=False):
         """L2-normalised float32 embeddings of `(batch, sequence_length)` token ids."""
-        self._check_token_ids(token_ids)
+        check_token_ids(token_ids, self.sequence_length, self.vocabulary_size)
         training = _tower_training(self.text_encoder, training)
         return l2_normalize(self.text_encoder(token_ids, training=training))
 
@@ -331,7 +330,7 @@ class SigLIP(keras.Model):
                 means XLA on JAX and TensorFlow and eager on PyTorch; unlike
                 Keras' "auto", it keeps XLA for TensorFlow on a machine without an
                 accelerator, where it trains SigLIP faster than TensorFlow's graph
-                (README, "Train step").
+                (`benchmarks/train_step.py`).
 
         Example: fine-tune a pretrained text tower without decay, train the image
         tower from scratch with it.
@@ -357,7 +356,7 @@ class SigLIP(keras.Model):
             if len(self.variables_without_decay()) == len(self.trainable_variables):
                 # Nothing decays (a locked tower and a pretrained one without decay).
                 weight_decay = 0.0
-            optimizer = _default_optimizer(
+            optimizer = optimizers.default_optimizer(
                 learning_rate, weight_decay, warmup_steps, decay_steps, gradient_clip_norm
             )
             multiplier = temperature_and_bias_learning_rate_multiplier
@@ -430,60 +429,6 @@ class SigLIP(keras.Model):
             if id(variable) in exempt or variable.path.split("/")[-1] != "kernel"
         ]
 
-    # --- Input checks -----------------------------------------------------------
-
-    def _check_images(self, images):
-        shape = tuple(images.shape)
-        size = self.image_size
-        expected = f"(batch, {size}, {size}, 3)"
-        if len(shape) != 4:
-            raise ValueError(
-                f"`images` must have shape {expected} (channels last); got rank "
-                f"{len(shape)} with shape {shape}."
-            )
-        if shape[-1] != 3:
-            raise ValueError(
-                f"`images` must have 3 channels last, shape {expected}; got shape "
-                f"{shape}. Convert grey or RGBA images to RGB first."
-            )
-        if shape[1:3] != (size, size):
-            raise ValueError(
-                f"`images` must be {size}x{size} for this model, shape {expected}; "
-                f"got shape {shape}. Resize them (squash, no crop) first."
-            )
-        dtype = keras.backend.standardize_dtype(images.dtype)
-        if "float" not in dtype:
-            raise ValueError(
-                "`images` must be floats scaled to [-1, 1]; got dtype "
-                f"{dtype}. Convert uint8 pixels with `pixels / 127.5 - 1`."
-            )
-
-    def _check_token_ids(self, token_ids):
-        shape = tuple(token_ids.shape)
-        length = self.sequence_length
-        if len(shape) != 2:
-            raise ValueError(
-                f"`token_ids` must have shape (batch, {length}); got rank "
-                f"{len(shape)} with shape {shape}."
-            )
-        if shape[1] != length:
-            raise ValueError(
-                f"`token_ids` must be padded to the text tower's fixed length {length} "
-                f"with the EOS/pad id; got length {shape[1]}. The text tower pools the "
-                "last position, so padding to another length silently ruins accuracy."
-            )
-        dtype = keras.backend.standardize_dtype(token_ids.dtype)
-        if "int" not in dtype:
-            raise ValueError(f"`token_ids` must be integers; got dtype {dtype}.")
-        values = concrete_values(token_ids)
-        if values is not None and values.size:
-            low, high = int(np.min(values)), int(np.max(values))
-            if low < 0 or high >= self.vocabulary_size:
-                raise ValueError(
-                    f"`token_ids` must lie in [0, {self.vocabulary_size}) for this "
-                    f"vocabulary; got values from {low} to {high}."
-                )
-
     # --- Construction and serialisation ----------------------------------------
 
     @classmethod
@@ -538,15 +483,17 @@ class SigLIP(keras.Model):
             **kwargs: `SigLIP.from_variant` arguments overriding the preset's
                 (`image_size`, `dtype`, ...).
 
+        The loaders live in `keras_siglip.presets`, which sits above the model (it
+        builds models through the converters); this method reaches them through
+        `keras_siglip.preset_hooks`, where that package registers them on import.
+
         Example:
 
         >>> model = SigLIP.from_preset("siglip_base_patch16_224", load_weights=False)
         >>> model.count_params()
         203155970
         """
-        from keras_siglip.presets import load_model
-
-        return load_model(cls, preset, load_weights=load_weights, **kwargs)
+        return preset_hooks.load_model(cls, preset, load_weights=load_weights, **kwargs)
 
     def save_to_preset(self, path, preprocessor=None, description=None, metadata=None):
         """Save the model (and its preprocessor) as a preset directory.
@@ -561,10 +508,11 @@ class SigLIP(keras.Model):
                 the model's image size and text length, or `None`.
             description: one line saying what the preset is.
             metadata: extra JSON-serialisable facts (training data, metrics).
-        """
-        from keras_siglip.presets import directory
 
-        directory.save_to_preset(self, path, preprocessor, description, metadata)
+        The writing is `keras_siglip.presets.directory.save_to_preset`, reached
+        through `keras_siglip.preset_hooks` as in `from_preset`.
+        """
+        preset_hooks.save_model(self, path, preprocessor, description, metadata)
 
     def get_config(self):
         return {
@@ -644,42 +592,18 @@ def _known_compile_kwargs(config):
     return {key: config[key] for key in keys if key in config and config[key] is not None}
 
 
-def _default_optimizer(
-    learning_rate, weight_decay, warmup_steps, decay_steps, gradient_clip_norm
-):
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
-        raise ValueError(
-            "`learning_rate` must be a float peak rate (pass your own `optimizer` "
-            f"for another schedule); got {learning_rate!r}."
-        )
-    if learning_rate <= 0:
-        raise ValueError(f"`learning_rate` must be positive, got {learning_rate}.")
-    if weight_decay < 0:
-        raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}.")
-    if warmup_steps < 0:
-        raise ValueError(f"`warmup_steps` must be >= 0, got {warmup_steps}.")
-    if warmup_steps and decay_steps is None:
-        raise ValueError(
-            "`warmup_steps` needs `decay_steps` (the schedule is warm-up then cosine "
-            f"decay); got warmup_steps={warmup_steps} and decay_steps=None."
-        )
-    schedule = learning_rate
-    if decay_steps is not None:
-        if decay_steps < 1:
-            raise ValueError(f"`decay_steps` must be at least 1, got {decay_steps}.")
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup_steps else learning_rate,
-            decay_steps=decay_steps,
-            warmup_target=learning_rate if warmup_steps else None,
-            warmup_steps=warmup_steps,
-        )
-    # Keras' AdamW (Adam when nothing decays), with one fused update kernel on
-    # PyTorch; Keras' own torch AdamW fails outright when every variable is excluded
-    # from decay, the fused update does not.
-    return optimizers.AdamW(
-        learning_rate=schedule,
-        weight_decay=weight_decay / learning_rate,
-        beta_1=0.9,
-        beta_2=0.95,
-        global_clipnorm=gradient_clip_norm,
-    )
+def build_siglip(config, dtype=None):
+    """A `SigLIP` from `{"image_encoder": {...}, "text_encoder": {...}}` constructor
+    arguments of `ImageEncoder` and `TextEncoder` (what the converters read from a
+    checkpoint's configuration).
+
+    Args:
+        config: the two towers' constructor arguments (no `dtype`).
+        dtype: dtype policy of both towers; `None` is Keras' global policy.
+
+    Returns:
+        A built `SigLIP` with freshly initialised weights.
+    """
+    image_encoder = ImageEncoder(**config["image_encoder"], dtype=dtype)
+    text_encoder = TextEncoder(**config["text_encoder"], dtype=dtype)
+    return SigLIP(image_encoder, text_encoder)

@@ -8,7 +8,7 @@ one per variable for the global-norm clipping), it makes one call per dtype of
 PyTorch's fused CPU/GPU AdamW kernel instead: each weight is read and written once
 per step. For B/16's 203M parameters on 2 CPU cores the update alone takes 0.12 s
 against Keras' 1.6 s (2.4 s with gradient clipping); in a whole B/16 step at batch 8
-the difference was within the step-to-step noise (README, "Train step").
+the difference was within the step-to-step noise (`benchmarks/train_step.py`).
 
 The fused kernel computes the same step as Keras' AdamW:
 
@@ -30,7 +30,7 @@ to Keras' own update, unchanged.
 
 import keras
 
-__all__ = ["AdamW"]
+__all__ = ["AdamW", "default_optimizer"]
 
 
 @keras.saving.register_keras_serializable(package="keras_siglip")
@@ -166,3 +166,65 @@ def _torch_fused_update(optimizer, grads, trainable_variables):
                 grad_scale=grad_scale,
                 found_inf=None,
             )
+
+
+def default_optimizer(
+    learning_rate, weight_decay, warmup_steps=0, decay_steps=None, gradient_clip_norm=1.0
+):
+    """The optimizer `SigLIP.compile()` uses when given none (see its docstring).
+
+    `AdamW` with beta_2 0.95 and global gradient-norm clipping; a linear warm-up
+    then cosine decay when `decay_steps` is given; weight decay decoupled from the
+    learning rate as in big_vision (each step shrinks a kernel by `weight_decay`
+    times the schedule's fraction of the peak rate).
+
+    Args:
+        learning_rate: peak learning rate (a float).
+        weight_decay: decoupled weight decay per step at the peak rate.
+        warmup_steps: linear warm-up steps (only with `decay_steps`).
+        decay_steps: steps of cosine decay after warm-up; `None` keeps the rate
+            constant.
+        gradient_clip_norm: global gradient-norm clip; `None` disables it.
+
+    Example:
+
+    >>> optimizer = default_optimizer(1e-3, 1e-4, warmup_steps=10, decay_steps=100)
+    >>> round(optimizer.weight_decay, 6), optimizer.beta_2
+    (0.1, 0.95)
+    """
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+        raise ValueError(
+            "`learning_rate` must be a float peak rate (pass your own `optimizer` "
+            f"for another schedule); got {learning_rate!r}."
+        )
+    if learning_rate <= 0:
+        raise ValueError(f"`learning_rate` must be positive, got {learning_rate}.")
+    if weight_decay < 0:
+        raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay}.")
+    if warmup_steps < 0:
+        raise ValueError(f"`warmup_steps` must be >= 0, got {warmup_steps}.")
+    if warmup_steps and decay_steps is None:
+        raise ValueError(
+            "`warmup_steps` needs `decay_steps` (the schedule is warm-up then cosine "
+            f"decay); got warmup_steps={warmup_steps} and decay_steps=None."
+        )
+    schedule = learning_rate
+    if decay_steps is not None:
+        if decay_steps < 1:
+            raise ValueError(f"`decay_steps` must be at least 1, got {decay_steps}.")
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup_steps else learning_rate,
+            decay_steps=decay_steps,
+            warmup_target=learning_rate if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    # Keras' AdamW (Adam when nothing decays), with one fused update kernel on
+    # PyTorch; Keras' own torch AdamW fails outright when every variable is excluded
+    # from decay, the fused update does not.
+    return AdamW(
+        learning_rate=schedule,
+        weight_decay=weight_decay / learning_rate,
+        beta_1=0.9,
+        beta_2=0.95,
+        global_clipnorm=gradient_clip_norm,
+    )

@@ -1,5 +1,7 @@
 """Argument and input checks whose errors name the argument, the expected and the given."""
 
+import os
+
 import keras
 import numpy as np
 
@@ -36,3 +38,71 @@ def concrete_values(tensor):
     if backend == "torch":
         return tensor.detach().cpu().numpy()
     return keras.ops.convert_to_numpy(tensor)
+
+
+def check_images(images, image_size):
+    """`images` must be a float batch of `image_size` squares with 3 channels last."""
+    shape = tuple(images.shape)
+    size = image_size
+    expected = f"(batch, {size}, {size}, 3)"
+    if len(shape) != 4:
+        raise ValueError(
+            f"`images` must have shape {expected} (channels last); got rank "
+            f"{len(shape)} with shape {shape}."
+        )
+    if shape[-1] != 3:
+        raise ValueError(
+            f"`images` must have 3 channels last, shape {expected}; got shape "
+            f"{shape}. Convert grey or RGBA images to RGB first."
+        )
+    if shape[1:3] != (size, size):
+        raise ValueError(
+            f"`images` must be {size}x{size} for this model, shape {expected}; "
+            f"got shape {shape}. Resize them (squash, no crop) first."
+        )
+    dtype = keras.backend.standardize_dtype(images.dtype)
+    if "float" not in dtype:
+        raise ValueError(
+            "`images` must be floats scaled to [-1, 1]; got dtype "
+            f"{dtype}. Convert uint8 pixels with `pixels / 127.5 - 1`."
+        )
+
+
+def check_token_ids(token_ids, sequence_length, vocabulary_size):
+    """`token_ids` must be `(batch, sequence_length)` integers in the vocabulary."""
+    shape = tuple(token_ids.shape)
+    length = sequence_length
+    if len(shape) != 2:
+        raise ValueError(
+            f"`token_ids` must have shape (batch, {length}); got rank "
+            f"{len(shape)} with shape {shape}."
+        )
+    if shape[1] != length:
+        raise ValueError(
+            f"`token_ids` must be padded to the text tower's fixed length {length} "
+            f"with the EOS/pad id; got length {shape[1]}. The text tower pools the "
+            "last position, so padding to another length silently ruins accuracy."
+        )
+    dtype = keras.backend.standardize_dtype(token_ids.dtype)
+    if "int" not in dtype:
+        raise ValueError(f"`token_ids` must be integers; got dtype {dtype}.")
+    values = concrete_values(token_ids)
+    if values is not None and values.size:
+        low, high = int(np.min(values)), int(np.max(values))
+        if low < 0 or high >= vocabulary_size:
+            raise ValueError(
+                f"`token_ids` must lie in [0, {vocabulary_size}) for this "
+                f"vocabulary; got values from {low} to {high}."
+            )
+
+
+def preset_file(path, name):
+    """`path/name`, refused if a link makes it resolve outside directory `path`."""
+    file = os.path.join(path, name)
+    root = os.path.realpath(path)
+    if os.path.commonpath([root, os.path.realpath(file)]) != root:
+        raise ValueError(
+            f"{file} resolves to {os.path.realpath(file)}, outside the preset directory "
+            f"{root}; preset files must lie inside their directory."
+        )
+    return file

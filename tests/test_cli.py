@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_siglip import SigLIP, cli
+from keras_siglip.data.emoji_batches import TrainingStream
 from keras_siglip.preprocessing import SigLIPPreprocessor
 
 METRIC_KEYS = (
@@ -111,7 +112,7 @@ def test_training_batches_hold_distinct_items_and_every_digit(tmp_path):
 
     data = load_emoji(render_size=16, num_held_out=20)
     tokenizer = SigLIPTokenizer(train_sentencepiece(data.training_captions(), 200), sequence_length=10)
-    stream = cli.TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0)
+    stream = TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0)
     batch = stream.batch()
     assert batch["images"].shape == (40, 16, 16, 3) and batch["token_ids"].shape == (40, 10)
     assert batch["images"].min() >= -1.0001 and batch["images"].max() <= 1.0001
@@ -126,14 +127,14 @@ def test_training_batches_hold_distinct_items_and_every_digit(tmp_path):
     emoji_texts = [text for text in texts if text not in digit_captions]
     assert len(emoji_texts) == 20 and len(set(emoji_texts)) == 20, "distinct emoji"
     # `batches()` (what `fit` consumes) yields the same draws as `batch()` for the seed.
-    again = cli.TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0).batches()
+    again = TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0).batches()
     (first,) = next(again)
     np.testing.assert_array_equal(first["images"], batch["images"])
     np.testing.assert_array_equal(first["token_ids"], batch["token_ids"])
     (second,) = next(again)
     assert not np.array_equal(second["token_ids"], first["token_ids"])
     with pytest.raises(ValueError, match=r"must exceed the 20 digit images \(2 per class\) each batch holds, got 20"):
-        cli.TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=20, seed=0)
+        TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=20, seed=0)
 
 
 def test_help_documents_every_option(capsys):

@@ -34,6 +34,7 @@ import zipfile
 import numpy as np
 
 from keras_siglip.convert import weights
+from keras_siglip.towers import decode_variant
 
 __all__ = ["is_big_vision_checkpoint", "load_big_vision_checkpoint"]
 
@@ -344,8 +345,6 @@ def _infer_config(shapes, path, variant, image_size, sequence_length, num_heads)
 
     variant_sizes = None
     if variant is not None:
-        from keras_siglip.towers import decode_variant
-
         variant_sizes = decode_variant(variant)
     image_tower, image_layout = _tower_sizes(
         shapes, _IMAGE_BLOCKS, path, num_heads, variant_sizes and variant_sizes["image"]

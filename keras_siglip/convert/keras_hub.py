@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from keras_siglip.convert import weights as weight_assignment
+from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
 
 KERAS_HUB_BACKBONE = "keras_hub>SigLIPBackbone"
 CONFIG_FILE = "config.json"
@@ -162,8 +163,6 @@ def preprocessor_from_keras_hub(path):
         ValueError: the preset's preprocessing is not SigLIP's (a start token, no
             end token, per-channel normalisation), or a file is corrupt.
     """
-    from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
-
     path = os.fspath(path)
     if not is_keras_hub_preset(path):
         raise ValueError(
@@ -291,10 +290,8 @@ def _load_backbone(path):
         weights = os.path.join(path, WEIGHTS_FILE)
         differences = []
         if os.path.isfile(weights):
-            from keras_siglip.presets.directory import _weight_differences
-
             try:
-                differences = _weight_differences(
+                differences = weight_assignment.weights_file_differences(
                     backbone_class.from_preset(path, load_weights=False), weights
                 )
             except Exception:  # the config itself is broken: keep keras-hub's error

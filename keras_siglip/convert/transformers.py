@@ -34,6 +34,7 @@ from keras_siglip.convert.transformers_config import (
     is_transformers_directory,
     square_size,
 )
+from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
 
 __all__ = [
     "REMOTE_PATTERNS",
@@ -346,8 +347,6 @@ def tokenizer_from_transformers(path, sequence_length=None):
             converted), or no `config.json` to take the length from.
         ValueError: special tokens that keras_siglip's tokenizer cannot reproduce.
     """
-    from keras_siglip.preprocessing import SigLIPTokenizer
-
     path = _local_directory(path)
     vocabulary = os.path.join(path, VOCABULARY_FILE)
     if not os.path.isfile(vocabulary):
@@ -408,8 +407,6 @@ def preprocessor_from_transformers(path, sequence_length=None):
         ValueError: a normalisation other than [-1, 1], non-square images, or an
             image size that disagrees with `config.json`.
     """
-    from keras_siglip.preprocessing import SigLIPPreprocessor
-
     path = _local_directory(path)
     tokenizer = tokenizer_from_transformers(path, sequence_length)
     model_size = None

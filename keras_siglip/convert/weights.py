@@ -1,4 +1,4 @@
-"""What the converters share: the model built from tower sizes, and checked assignment.
+"""What the converters share: checked assignment, and the weights-file comparison.
 
 A converter describes a checkpoint as a list of `Target`s, one per checkpoint
 array, each naming the model variables that array fills and how its layout maps
@@ -9,10 +9,16 @@ variable, the checkpoint key and both shapes.
 """
 
 import dataclasses
+import os
+import tempfile
 from typing import Callable
 
+import h5py
 import keras
 import numpy as np
+
+# Re-exported for the converters, which build their model through this module.
+from keras_siglip.model import build_siglip
 
 __all__ = [
     "Target",
@@ -24,6 +30,7 @@ __all__ = [
     "stacked",
     "transposed",
     "variable_name",
+    "weights_file_differences",
 ]
 
 # How many names an error lists before it says "and N more".
@@ -118,23 +125,42 @@ def stacked(key, layer_targets):
     )
 
 
-def build_siglip(config, dtype=None):
-    """A `SigLIP` from `{"image_encoder": {...}, "text_encoder": {...}}` constructor
-    arguments of `ImageEncoder` and `TextEncoder`.
+def weights_file_differences(model, weights_file):
+    """Where the arrays of Keras weights file `weights_file` and of `model` disagree,
+    in words (an empty list when every name and shape agrees)."""
 
-    Args:
-        config: the two towers' constructor arguments (no `dtype`).
-        dtype: dtype policy of both towers; `None` is Keras' global policy.
+    def shapes(file):
+        found = {}
+        with h5py.File(file, "r") as handle:
+            handle.visititems(
+                lambda name, item: found.__setitem__(name, tuple(item.shape))
+                if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/")
+                else None
+            )
+        return found
 
-    Returns:
-        A built `keras_siglip.SigLIP` with freshly initialised weights.
-    """
-    from keras_siglip.model import SigLIP
-    from keras_siglip.towers import ImageEncoder, TextEncoder
-
-    image_encoder = ImageEncoder(**config["image_encoder"], dtype=dtype)
-    text_encoder = TextEncoder(**config["text_encoder"], dtype=dtype)
-    return SigLIP(image_encoder, text_encoder)
+    try:
+        given = shapes(weights_file)
+    except Exception as error:
+        return [f"the file is not a readable HDF5 weights file ({error})"]
+    with tempfile.TemporaryDirectory() as scratch:
+        expected_file = os.path.join(scratch, "model.weights.h5")
+        model.save_weights(expected_file)
+        expected = shapes(expected_file)
+    differences = [
+        f"{name} has shape {given[name]} in the file but {shape} in the model"
+        for name, shape in expected.items()
+        if name in given and given[name] != shape
+    ]
+    differences += [
+        f"{name} (shape {expected[name]}) is missing from the file"
+        for name in expected
+        if name not in given
+    ]
+    differences += [
+        f"the file holds {name} that the model lacks" for name in given if name not in expected
+    ]
+    return differences
 
 
 def assign_weights(model, targets, shapes, read, source, hint="", constants=()):

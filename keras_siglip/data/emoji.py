@@ -22,6 +22,8 @@ import re
 
 import numpy as np
 
+from keras_siglip.preprocessing.tokenizer import canonicalize
+
 ATTRIBUTION = (
     "Emoji artwork: OpenMoji (https://openmoji.org), CC BY-SA 4.0. Digits: the UCI "
     "optical recognition of handwritten digits data, as shipped in scikit-learn."
@@ -111,8 +113,6 @@ def known_word_mask(captions, training_captions):
     >>> known_word_mask(["Dog heart!", "blue heart"], ["dog face", "red heart"]).tolist()
     [True, False]
     """
-    from keras_siglip.preprocessing.tokenizer import canonicalize
-
     known = {word for caption in training_captions for word in canonicalize(caption).split()}
     return np.array([all(word in known for word in canonicalize(caption).split()) for caption in captions], dtype=bool)
 
@@ -227,8 +227,6 @@ def _known_words_first(order, choices, num_held_out):
     training items' aliases (`load_emoji`), so a final pass returns any item that
     this makes unknown to training and draws on.
     """
-    from keras_siglip.preprocessing.tokenizer import canonicalize
-
     def words(caption):
         return canonicalize(caption).split()
 

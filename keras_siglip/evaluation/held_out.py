@@ -1,70 +1,53 @@
-"""Validation on a user's held-out pairs: image-text retrieval recall@1 and @5."""
+"""The main job's evaluation: held-out digits zero-shot, retrieval among held-out emoji."""
 
-import numpy as np
-
-from keras_siglip.evaluation.embedding import compiled_encoder
+from keras_siglip.data.emoji import known_word_mask
+from keras_siglip.evaluation.embedding import compiled_encoder, embed_in_batches
 from keras_siglip.evaluation.retrieval import retrieval_metrics
+from keras_siglip.evaluation.zero_shot import ZeroShotClassifier
+from keras_siglip.preprocessing import preprocess_images
 
-__all__ = ["held_out_retrieval_metrics", "preprocessed_batches"]
+__all__ = ["HeldOutEvaluation", "ZERO_SHOT_TEMPLATES"]
 
-VALIDATION_PREFIX = "validation_"
+ZERO_SHOT_TEMPLATES = ("a photo of the digit {}.", "a picture of the number {}.", "{}, handwritten.")
 
 
-def held_out_retrieval_metrics(model, batches, prefix=VALIDATION_PREFIX, ks=(1, 5)):
-    """Recall@k both ways among held-out pairs, each pair's image and text matched.
+class HeldOutEvaluation:
+    """Zero-shot classification of the held-out digits and retrieval among the held-out emoji.
 
-    Every image is a query among all held-out texts (i2t) and every text among all
-    held-out images (t2i): with N pairs, chance is k / N.
-
-    Args:
-        model: a `SigLIP` (its `image_encoder` and `text_encoder` are used).
-        batches: an iterable of `{"images", "token_ids"}` batches, model-ready: the
-            corpus reader's validation batches (one pass, no repeat), or
-            `preprocessed_batches(images, captions, preprocessor)`.
-        prefix: put before every key.
-        ks: the `k` of each recall@k.
-
-    Returns:
-        `{prefix + "samples": N, prefix + "i2t_recall@1": ..., prefix +
-        "t2i_recall@1": ..., ...@5}` (the recall values as floats in [0, 1]).
+    Texts are embedded once; each call embeds the held-out images with the image
+    encoder it is given (the model's own, or one that averages augmented views) and
+    returns the metrics, with recall also over the held-out names whose words all
+    occur in `trained_captions` (`known_words_*`) and the others (`new_words_*`).
     """
-    encode_images = compiled_encoder(model.image_encoder)
-    encode_texts = compiled_encoder(model.text_encoder)
-    image_embeddings, text_embeddings = [], []
-    for batch in batches:
-        if isinstance(batch, tuple):  # the `(batch,)` form `fit` takes
-            (batch,) = batch
-        image_embeddings.append(encode_images(np.asarray(batch["images"])))
-        text_embeddings.append(encode_texts(np.asarray(batch["token_ids"])))
-    if not image_embeddings:
-        raise ValueError("`batches` holds no pairs: there is nothing to validate on.")
-    image_embeddings = np.concatenate(image_embeddings)
-    text_embeddings = np.concatenate(text_embeddings)
-    metrics = retrieval_metrics(image_embeddings, text_embeddings, ks=ks)
-    recalls = {key: value for key, value in metrics.items() if "recall@" in key}
-    return {
-        f"{prefix}samples": len(image_embeddings),
-        **{f"{prefix}{key}": float(value) for key, value in recalls.items()},
-    }
 
+    def __init__(self, data, model, tokenizer, image_size, trained_captions):
+        self.data, self.model, self.tokenizer = data, model, tokenizer
+        self.emoji_images = preprocess_images(data.test.images, image_size)
+        self.digit_images = preprocess_images(data.digits_test.images, image_size)
+        self.text_embeddings = embed_in_batches(compiled_encoder(model.text_encoder), tokenizer(data.test.captions), 256)
+        self.known_words = known_word_mask(data.test.captions, trained_captions)
 
-def preprocessed_batches(images, captions, preprocessor, batch_size=256):
-    """Model-ready batches of in-memory pairs: `preprocessor` applied `batch_size` at a time.
-
-    Args:
-        images: an array `(N, height, width, 3)` or a list of images.
-        captions: `N` strings.
-        preprocessor: the model's `SigLIPPreprocessor`.
-        batch_size: pairs per batch.
-    """
-    if len(images) != len(captions):
-        raise ValueError(
-            f"`images` has {len(images)} images but `captions` has {len(captions)} captions."
+    def __call__(self, image_encoder):
+        image_embeddings = embed_in_batches(image_encoder, self.emoji_images, 256)
+        retrieval = retrieval_metrics(image_embeddings, self.text_embeddings)
+        by_words = {}
+        for prefix, mask in (("known_words", self.known_words), ("new_words", ~self.known_words)):
+            by_words[f"{prefix}_items"] = int(mask.sum())
+            if mask.any():
+                subset = retrieval_metrics(image_embeddings, self.text_embeddings, queries=mask)
+                by_words.update({f"{prefix}_{key}": value for key, value in subset.items() if "recall@" in key})
+        classifier = ZeroShotClassifier(
+            self.model,
+            list(self.data.class_names),
+            templates=ZERO_SHOT_TEMPLATES,
+            tokenizer=self.tokenizer,
+            image_encoder=image_encoder,
         )
-    for start in range(0, len(captions), batch_size):
-        yield preprocessor(
-            {
-                "images": images[start : start + batch_size],
-                "texts": list(captions[start : start + batch_size]),
-            }
-        )
+        zero_shot = classifier.evaluate(self.digit_images, self.data.digits_test.labels)
+        return {
+            "zero_shot_top1": zero_shot["top1"],
+            "zero_shot_chance": 1.0 / classifier.num_classes,
+            "zero_shot_examples": len(self.digit_images),
+            **retrieval,
+            **by_words,
+        }

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from keras_siglip.preprocessing.image import _check_input_range, preprocess_images
 from keras_siglip.preprocessing.tokenizer import VOCABULARY_FILENAME, SigLIPTokenizer
-from keras_siglip.validation import check_positive_int
+from keras_siglip import preset_hooks
+from keras_siglip.validation import check_positive_int, preset_file
 
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 TOKENIZER_CONFIG_FILE = "tokenizer.json"
@@ -114,10 +115,12 @@ class SigLIPPreprocessor:
                 preset with official weights (downloaded with them). Builtin
                 architectures without weights and big_vision `.npz` files carry no
                 vocabulary and are refused with an explanation.
-        """
-        from keras_siglip.presets import registry
 
-        return registry.load_preprocessor(cls, preset)
+        The loaders live in `keras_siglip.presets`, above the preprocessing; this
+        method reaches them through `keras_siglip.preset_hooks`, where that
+        package registers them on import.
+        """
+        return preset_hooks.load_preprocessor(cls, preset)
 
     @classmethod
     def from_directory(cls, path):
@@ -137,8 +140,6 @@ class SigLIPPreprocessor:
         tokenizer_config = _read_json(path, TOKENIZER_CONFIG_FILE, "SigLIPTokenizer")
         # Loading with the default config first makes vocabulary errors name the
         # vocabulary file and config errors the JSON file.
-        from keras_siglip.presets.directory import preset_file
-
         preset_file(path, os.path.join(TOKENIZER_ASSETS_DIR, VOCABULARY_FILENAME))
         vocabulary = SigLIPTokenizer.from_assets(os.path.join(path, TOKENIZER_ASSETS_DIR))
         tokenizer = _construct(
@@ -186,8 +187,6 @@ def _write_json(directory, filename, class_name, config):
 
 def _read_json(directory, filename, class_name):
     """The `config` of `directory/filename`, checked to be `class_name`'s."""
-    from keras_siglip.presets.directory import preset_file
-
     path = preset_file(directory, filename)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The preprocessor file {path!r} does not exist.")

@@ -48,6 +48,10 @@ import warnings
 import keras
 import numpy as np
 
+from keras_siglip.convert.weights import weights_file_differences
+from keras_siglip.validation import preset_file
+from keras_siglip.version import __version__
+
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -87,8 +91,6 @@ def save_to_preset(
             such a model (a diverged run) is refused with a `ValueError` naming the
             variables, so it never replaces a good preset.
     """
-    from keras_siglip import __version__
-
     if not allow_non_finite:
         check_finite_weights(model, path)
     if preprocessor is not None:
@@ -327,57 +329,13 @@ def load_model_from_directory(model_class, path, load_weights=True):
                 warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
                 model.load_weights(weights)
         except Exception as error:
-            differences = _weight_differences(model, weights)
+            differences = weights_file_differences(model, weights)
             detail = "; ".join(differences[:5]) if differences else str(error)
             raise ValueError(
                 f"Could not load the weights in {weights} into the model that "
                 f"{CONFIG_FILE} describes: {detail}"
             ) from error
     return model
-
-
-def _weight_differences(model, weights):
-    """Where the arrays of weights file `weights` and of `model` disagree, in words."""
-    import h5py
-
-    def shapes(file):
-        found = {}
-        with h5py.File(file, "r") as handle:
-            handle.visititems(
-                lambda name, item: found.__setitem__(name, tuple(item.shape))
-                if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/")
-                else None
-            )
-        return found
-
-    try:
-        given = shapes(weights)
-    except Exception as error:
-        return [f"the file is not a readable HDF5 weights file ({error})"]
-    with tempfile.TemporaryDirectory() as scratch:
-        expected_file = os.path.join(scratch, WEIGHTS_FILE)
-        model.save_weights(expected_file)
-        expected = shapes(expected_file)
-    differences = [
-        f"{name} has shape {given[name]} in the file but {shape} in the model"
-        for name, shape in expected.items()
-        if name in given and given[name] != shape
-    ]
-    differences += [f"{name} (shape {expected[name]}) is missing from the file" for name in expected if name not in given]
-    differences += [f"the file holds {name} that the model lacks" for name in given if name not in expected]
-    return differences
-
-
-def preset_file(path, name):
-    """`path/name`, refused if a link makes it resolve outside directory `path`."""
-    file = os.path.join(path, name)
-    root = os.path.realpath(path)
-    if os.path.commonpath([root, os.path.realpath(file)]) != root:
-        raise ValueError(
-            f"{file} resolves to {os.path.realpath(file)}, outside the preset directory "
-            f"{root}; preset files must lie inside their directory."
-        )
-    return file
 
 
 def read_json(path, name):

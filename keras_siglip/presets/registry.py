@@ -7,7 +7,9 @@ import json
 import os
 import re
 
-from keras_siglip.convert import hub
+from keras_siglip.convert import big_vision, hub, keras_hub, transformers
+from keras_siglip.convert.transformers import REMOTE_PATTERNS
+from keras_siglip.presets import directory
 from keras_siglip.presets.directory import recover_interrupted_save
 
 _REQUIRED_CONFIG_KEYS = ("variant", "image_size", "sequence_length", "vocabulary_size")
@@ -172,8 +174,6 @@ def download(handle):
     `kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]` a whole model version.
     Both go through `keras_siglip.convert.hub.download`.
     """
-    from keras_siglip.convert.transformers import REMOTE_PATTERNS
-
     return hub.download(handle, allow_patterns=[*REMOTE_PATTERNS, *KERAS_PRESET_PATTERNS])
 
 
@@ -237,16 +237,10 @@ def load_model(model_class, preset, load_weights=True, **overrides):
             f" (it takes only {[*allowed, *MODEL_OPTIONS]})."
         )
     if kind == "keras_siglip":
-        from keras_siglip.presets import directory
-
         model = directory.load_model_from_directory(model_class, location, load_weights)
     elif kind == "transformers":
-        from keras_siglip.convert import transformers
-
         model = transformers.load_transformers_checkpoint(location, load_weights=load_weights, **overrides)
     elif kind == "keras_hub":
-        from keras_siglip.convert import keras_hub
-
         model = keras_hub.load_keras_hub_preset(location, load_weights=load_weights, **overrides)
     else:
         if not load_weights:
@@ -254,8 +248,6 @@ def load_model(model_class, preset, load_weights=True, **overrides):
                 f"{preset!r} is a big_vision checkpoint: its architecture is read from its "
                 "weights, so it loads only with `load_weights=True`."
             )
-        from keras_siglip.convert import big_vision
-
         model = big_vision.load_big_vision_checkpoint(location, **overrides)
     if not isinstance(model, model_class):
         raise ValueError(f"{preset!r} holds a {type(model).__name__}, not a {model_class.__name__}.")
@@ -290,12 +282,8 @@ def load_preprocessor(preprocessor_class, preset):
     if kind == "keras_siglip":
         return preprocessor_class.from_directory(location)
     if kind == "transformers":
-        from keras_siglip.convert import transformers
-
         return transformers.preprocessor_from_transformers(location)
     if kind == "keras_hub":
-        from keras_siglip.convert import keras_hub
-
         return keras_hub.preprocessor_from_keras_hub(location)
     raise ValueError(
         f"The preset {preset!r} ({'a builtin architecture without weights' if kind == 'builtin' else KINDS[kind]}) "

@@ -38,7 +38,8 @@ from keras import ops
 
 from keras_siglip.losses import DEFAULT_CHUNK_SIZE, sigmoid_loss
 from keras_siglip.losses.chunked import check_chunk_size
-from keras_siglip.model import PAPER_BIAS_INIT, PAPER_LOG_TEMPERATURE_INIT, _default_optimizer
+from keras_siglip.model import PAPER_BIAS_INIT, PAPER_LOG_TEMPERATURE_INIT
+from keras_siglip.optimizers import default_optimizer
 from keras_siglip.training import backend_autodiff
 from keras_siglip.validation import concrete_values
 
@@ -272,7 +273,7 @@ def _scalar_variable(value, name):
 
 def _optimizer(optimizer, model, variables):
     if optimizer is None:
-        optimizer = _default_optimizer(
+        optimizer = default_optimizer(
             learning_rate=1e-3,
             weight_decay=1e-4,
             warmup_steps=0,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_siglip import SigLIP
-from keras_siglip.evaluation.held_out import (
+from keras_siglip.evaluation.validation import (
     held_out_retrieval_metrics,
     preprocessed_batches,
 )
