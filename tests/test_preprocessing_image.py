@@ -246,7 +246,7 @@ def test_files_of_different_sizes_and_mixed_with_arrays(tmp_path, rng):
     assert_matches(out[2], reference(tall, 16, 0, 255))
     image = read_image(paths[0])
     assert image.shape == (10, 40, 3) and image.dtype == np.float32
-    np.testing.assert_allclose(image, wide / 255.0, atol=1e-7)
+    np.testing.assert_allclose(image, wide / 255.0 * 2 - 1, atol=1e-6)
 
 
 def test_exif_orientation_is_applied(tmp_path):

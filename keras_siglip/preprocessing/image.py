@@ -77,16 +77,16 @@ def preprocess_images(images, image_size, input_range=None):
     if isinstance(images, tf.Tensor) and not tf.executing_eagerly():
         return _preprocess_symbolic(images, image_size, input_range)
     if isinstance(images, (str, os.PathLike)):
-        return _resize(read_image(images)[None], image_size)[0]
+        return _resize(_read_unit_image(images)[None], image_size)[0]
     if isinstance(images, Image.Image):
-        return _resize(pil_image_array(images)[None], image_size)[0]
+        return _resize(_pil_unit_array(images)[None], image_size)[0]
     if isinstance(images, (list, tuple)):
         resized = []
         for index, image in enumerate(images):
             if isinstance(image, (str, os.PathLike)):
-                image = read_image(image)
+                image = _read_unit_image(image)
             elif isinstance(image, Image.Image):
-                image = pil_image_array(image)
+                image = _pil_unit_array(image)
             else:
                 image = _unit_range_array(image, input_range, f"`images[{index}]`")
                 if image.ndim == 4:
@@ -132,9 +132,9 @@ def load_images(images, image_size, input_range=None):
     return batch[None] if batch.ndim == 3 else batch
 
 
-def pil_image_array(image):
-    """A PIL image as a float32 `(H, W, C)` array in `[0, 1]`, as `read_image`
-    reads a file: upright by its EXIF orientation, `C` in 1 to 4."""
+def _pil_unit_array(image):
+    """A PIL image as a float32 `(H, W, C)` array in `[0, 1]` (the resize's working
+    range), upright by its EXIF orientation, `C` in 1 to 4."""
     if not isinstance(image, Image.Image):
         raise ValueError(f"`image` must be a PIL image; got {type(image).__name__}.")
     image = ImageOps.exif_transpose(image)
@@ -143,10 +143,12 @@ def pil_image_array(image):
 
 
 def read_image(path):
-    """An image file as a float32 `(H, W, C)` array in `[0, 1]`, `C` in 1 to 4.
+    """An image file as a float32 `(H, W, C)` array in the model's `[-1, 1]`, `C` in 1 to 4.
 
-    The file's mode gives the range: `[0, 255]` for 8-bit modes, `[0, 65535]` for
-    16-bit grey ("I;16", and "I", which older Pillow versions use for it) and
+    Floats here follow the package's one convention (`[-1, 1]`), so the array can go
+    straight to `preprocess_images`, `SigLIPPreprocessor` or `SigLIP`. The file's
+    mode gives the range of its pixels: `[0, 255]` for 8-bit modes, `[0, 65535]`
+    for 16-bit grey ("I;16", and "I", which older Pillow versions use for it) and
     `[0, 1]` for 32-bit float ("F"). Palette images with transparency and other
     modes with alpha become RGBA, other modes (CMYK, YCbCr...) RGB. The EXIF
     orientation is applied.
@@ -161,6 +163,11 @@ def read_image(path):
     >>> image.shape, float(image.max())
     ((3, 5, 1), 1.0)
     """
+    return _read_unit_image(path) * np.float32(2.0) - np.float32(1.0)
+
+
+def _read_unit_image(path):
+    """An image file as a float32 `(H, W, C)` array in `[0, 1]` (see `read_image`)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The image file {path!r} does not exist.")
