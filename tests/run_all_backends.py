@@ -1,4 +1,7 @@
-"""Run the whole test suite once per Keras backend: jax, tensorflow, torch.
+"""Lint, then run the whole test suite once per Keras backend: jax, tensorflow, torch.
+
+First `ruff check` and `ruff format --check` (configured in pyproject.toml); a lint
+failure counts as a failure, and the tests still run.
 
 A Keras process can only use one backend, so each backend gets its own pytest
 process; the doctests of the package run once, on JAX. Prints one summary line per
@@ -35,9 +38,22 @@ def run(backend, extra_arguments):
     return result.returncode, counts
 
 
+def lint():
+    """`ruff check` and `ruff format --check` over the repository; True when clean."""
+    clean = True
+    for command in (["check", "."], ["format", "--check", "."]):
+        arguments = [sys.executable, "-m", "ruff", *command]
+        print(f"=== lint: ruff {' '.join(command)}", flush=True)
+        result = subprocess.run(arguments, cwd=ROOT, text=True, capture_output=True)
+        sys.stdout.write(result.stdout[-10000:])
+        sys.stderr.write(result.stderr[-5000:])
+        clean = clean and result.returncode == 0
+    return clean
+
+
 def main():
     totals = {"passed": 0, "failed": 0, "skipped": 0}
-    failed_backends = []
+    failed_backends = [] if lint() else ["lint"]
     for backend in BACKENDS:
         code, counts = run(backend, sys.argv[1:])
         totals["passed"] += counts.get("passed", 0)
