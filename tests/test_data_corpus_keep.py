@@ -13,7 +13,11 @@ import pytest
 
 from keras_siglip.data import open_corpus, write_corpus
 from keras_siglip.data.holdout import HoldOut
-from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer, train_sentencepiece
+from keras_siglip.preprocessing import (
+    SigLIPPreprocessor,
+    SigLIPTokenizer,
+    train_sentencepiece,
+)
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="tf.data behaves the same under every Keras backend"
