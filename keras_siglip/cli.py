@@ -31,6 +31,9 @@ from keras_siglip.data.export import CORPUS_FORMATS, EXPORT_SPLITS, export_embed
 from keras_siglip.presets.conversion import convert_to_preset
 from keras_siglip.training.main_job import (
     DATASETS,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_SEQUENCE_LENGTH,
+    DEFAULT_VARIANT,
     RENDER_SIZE,
     ConfigError,
     TrainingConfig,
@@ -55,10 +58,12 @@ def add_train_parser(subparsers):
         "train",
         help="train a small SigLIP on the embedded dataset (or a corpus with --data) and evaluate it",
         description=(
-            "Train a small SigLIP from scratch on the embedded dataset (OpenMoji emoji "
-            "captioned with their names, plus handwritten digits) or, with --data, on a corpus "
-            "on disk; evaluate zero-shot classification of held-out digits and retrieval among "
-            "held-out emoji (embedded data in both cases), and save a preset directory."
+            "Train a small SigLIP from scratch (or fine-tune a preset with --init-from) on the "
+            "embedded dataset (OpenMoji emoji captioned with their names, plus handwritten digits) "
+            "or, with --data, on a corpus on disk; evaluate zero-shot classification of held-out "
+            "digits and retrieval among held-out emoji (with --data: among pairs of the corpus "
+            "held out of training, and the embedded data with --eval-embedded), and save a preset "
+            "directory. --checkpoint-every N and --resume continue a run that was stopped."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -71,12 +76,18 @@ def add_train_parser(subparsers):
     )
     train.add_argument("--steps", type=_positive, default=DEFAULTS.steps, help="optimizer steps")
     train.add_argument("--batch-size", type=_positive, default=DEFAULTS.batch_size, help="pairs per step (the loss batch)")
-    train.add_argument("--image-size", type=_positive, default=DEFAULTS.image_size, help="image side in pixels")
+    train.add_argument(
+        "--image-size",
+        type=_positive,
+        default=DEFAULTS.image_size,
+        help=f"image side in pixels ({DEFAULT_IMAGE_SIZE} from scratch; with --init-from the preset's, "
+        "and another value is refused)",
+    )
     train.add_argument(
         "--variant",
         default=DEFAULTS.variant,
-        help="tower sizes, NAME/PATCH (e.g. Pico/8, Nano/8, B/16); the default is Nano's width with 5 image "
-        "layers and 1 text layer",
+        help="tower sizes, NAME/PATCH (e.g. Pico/8, Nano/8, B/16); the default "
+        f"{DEFAULT_VARIANT} is Nano's width with 5 image layers and 1 text layer; not with --init-from",
     )
     train.add_argument("--loss", choices=("sigmoid", "softmax"), default=DEFAULTS.loss, help="contrastive loss")
     train.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate, help="peak learning rate")
@@ -98,9 +109,16 @@ def add_train_parser(subparsers):
         "--vocabulary-size",
         type=_positive,
         default=None,
-        help="SentencePiece pieces to train (default: 1000 for 'emoji', 4000 for 'emoji-multilingual')",
+        help="SentencePiece pieces to train (default: 1000 for 'emoji', 4000 for 'emoji-multilingual'); "
+        "with --init-from the preset's tokenizer is kept and no vocabulary is trained",
     )
-    train.add_argument("--sequence-length", type=_positive, default=DEFAULTS.sequence_length, help="fixed text length in tokens")
+    train.add_argument(
+        "--sequence-length",
+        type=_positive,
+        default=DEFAULTS.sequence_length,
+        help=f"fixed text length in tokens ({DEFAULT_SEQUENCE_LENGTH} from scratch; with --init-from the "
+        "preset's, and another value is refused)",
+    )
     train.add_argument("--held-out", type=_positive, default=DEFAULTS.held_out, help="emoji kept out of training for evaluation")
     train.add_argument(
         "--held-out-split",
@@ -135,6 +153,59 @@ def add_train_parser(subparsers):
     )
     train.add_argument(
         "--shuffle-buffer", type=_positive, default=DEFAULTS.shuffle_buffer, help="with --data: samples in the shuffle buffer"
+    )
+    train.add_argument(
+        "--init-from",
+        default=DEFAULTS.init_from,
+        metavar="PRESET",
+        help="fine-tune a pretrained model: anything SigLIP.from_preset takes (a preset directory, a builtin "
+        "name, a transformers or keras-hub checkpoint, hf:// or kaggle://); its weights, tokenizer, image size "
+        "and text length are kept",
+    )
+    train.add_argument(
+        "--locked-towers",
+        choices=("image", "text"),
+        default=DEFAULTS.locked_towers,
+        help="with --init-from: keep this tower's pretrained weights fixed and train the other (LiT: 'image')",
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=_positive,
+        default=DEFAULTS.checkpoint_every,
+        metavar="N",
+        help="write a resumable checkpoint every N steps (and at the last) to OUTPUT_DIR/checkpoints",
+    )
+    train.add_argument(
+        "--keep-checkpoints",
+        type=_positive,
+        default=DEFAULTS.keep_checkpoints,
+        metavar="K",
+        help="checkpoints kept, the newest",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --output-dir from its last checkpoint, with the same arguments (the same "
+        "--steps included); a finished run says so and trains nothing",
+    )
+    train.add_argument(
+        "--validation-fraction",
+        type=_fraction,
+        default=DEFAULTS.validation_fraction,
+        metavar="F",
+        help="with --data: hold out this share of the corpus's pairs (chosen by a hash of each sample's key), "
+        "never trained on, and report retrieval among them (at most 2,000 evaluated); default 0.02, 0 disables",
+    )
+    train.add_argument(
+        "--validation-data",
+        default=DEFAULTS.validation_data,
+        metavar="PATH_OR_GLOB",
+        help="report retrieval among the pairs of this corpus (at most 2,000) instead of a share of --data",
+    )
+    train.add_argument(
+        "--eval-embedded",
+        action="store_true",
+        help="with --data: also evaluate on the embedded held-out digits and emoji (always done without --data)",
     )
 
 
@@ -199,6 +270,16 @@ def _non_negative_int(text):
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text}")
     return value
 
 

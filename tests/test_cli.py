@@ -201,7 +201,8 @@ def test_train_on_an_exported_corpus(tmp_path, capsys, monkeypatch):
     output = str(tmp_path / "run")
     status = cli.main(
         ["train", "--data", os.path.join(corpus, "*.tar"), "--steps", "3", "--batch-size", "24", "--variant", "Pico/8",
-         "--image-size", "16", "--vocabulary-size", "300", "--sequence-length", "12", "--output-dir", output]
+         "--image-size", "16", "--vocabulary-size", "300", "--sequence-length", "12", "--output-dir", output,
+         "--eval-embedded"]
     )
     assert status == 0
     printed = capsys.readouterr().out
@@ -210,6 +211,11 @@ def test_train_on_an_exported_corpus(tmp_path, capsys, monkeypatch):
     with open(os.path.join(output, "metrics.json")) as handle:
         saved = json.load(handle)
     assert saved["corpus_samples_read"] >= 3 * 24 and saved["corpus_samples_skipped"] == 0
+    # 2% of the corpus held out by default: the hold-out's predicate over the writer's keys.
+    from keras_siglip.data.holdout import HoldOut
+
+    assert saved["validation_samples"] == sum(HoldOut(0.02).is_validation(f"{i:09d}") for i in range(2962))
+    assert saved["steps"] == 3 and saved["resumed_from_step"] is None
     assert set(saved["corpus_skipped_by_reason"]) == {
         "unreadable_file", "bad_record", "missing_image", "bad_image", "missing_caption", "bad_caption", "empty_caption"
     }

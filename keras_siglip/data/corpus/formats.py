@@ -33,7 +33,13 @@ def open_corpus(path_or_glob, preprocessor, batch_size, image_root=None, **optio
         path_or_glob: a file, a folder or a glob.
         preprocessor, batch_size: as in `webdataset_corpus`.
         image_root: for caption tables, the folder of the images.
-        **options: passed on to the format's function.
+        **options: passed on to the format's function: `shuffle_buffer`,
+            `repeat`, `seed`, ... and `keep`, a function `key -> bool` that
+            chooses the samples read by their key (a tar member's key, a table's
+            image path, a TFRecord's `"NAME:INDEX"`), e.g. a validation hold-out's
+            `HoldOut.keep` for training and, for its validation pairs,
+            `keep=HoldOut.is_validation, repeat=False, shuffle_buffer=0,
+            drop_remainder=False`.
 
     Returns:
         The format's dataset.

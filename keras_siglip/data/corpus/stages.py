@@ -165,6 +165,13 @@ class Settings:
         self.skipped = skipped if skipped is not None else SkippedSamples()
 
 
+def check_keep(keep):
+    """`keep` (a function `key -> bool` choosing the samples to read, or `None`), checked."""
+    if keep is not None and not callable(keep):
+        raise TypeError(f"`keep` must be a function key -> bool or None, got {keep!r}.")
+    return keep
+
+
 def expand(paths, argument):
     """Sorted files named by a path, folder, glob or list of them."""
     if isinstance(paths, (str, os.PathLike)):

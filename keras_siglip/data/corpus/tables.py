@@ -2,6 +2,7 @@
 folder of images."""
 
 import csv
+import functools
 import os
 
 import tensorflow as tf
@@ -26,6 +27,7 @@ def caption_table_corpus(
     shard=None,
     skipped=None,
     files_in_parallel=4,
+    keep=None,
 ):
     """Batches from a CSV, TSV or Parquet table of image paths and captions.
 
@@ -47,6 +49,8 @@ def caption_table_corpus(
         shuffle_buffer, repeat, drop_remainder, seed, shard, skipped,
             files_in_parallel: as in `webdataset_corpus` (`files_in_parallel` tables
             are streamed at the same time).
+        keep: as in `webdataset_corpus`; a row's key is its image path as the
+            table writes it (before `image_root`), so an image's captions share it.
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
@@ -85,9 +89,11 @@ def caption_table_corpus(
         for path in tables
     ]
 
+    read_table = functools.partial(_table_samples, keep=stages.check_keep(keep))
+
     def read_file(path, root):
         rows = tf.data.Dataset.from_generator(
-            _table_samples,
+            read_table,
             args=(path, root, image_column, caption_column, row_shard[0], row_shard[1]),
             output_signature=stages.RAW_SIGNATURE,
         )
@@ -110,8 +116,11 @@ def caption_table_corpus(
     return stages.batches(samples, settings, shuffled=True)
 
 
-def _table_samples(path, image_root, image_column, caption_column, shard_index, shard_count):
-    """Chunks of raw rows of one caption table (runs in Python)."""
+def _table_samples(
+    path, image_root, image_column, caption_column, shard_index, shard_count, keep=None
+):
+    """Chunks of raw rows of one caption table (runs in Python); with `keep`, only the
+    rows whose image path it accepts."""
     path, image_root, image_column, caption_column = (
         value.decode() if isinstance(value, bytes) else value
         for value in (path, image_root, image_column, caption_column)
@@ -120,6 +129,8 @@ def _table_samples(path, image_root, image_column, caption_column, shard_index, 
     try:
         for row, (image, caption) in enumerate(table_rows(path, image_column, caption_column)):
             if row % shard_count != shard_index:
+                continue
+            if keep is not None and not keep(image if isinstance(image, str) else ""):
                 continue
             if not isinstance(image, str) or not image:
                 status, image = STATUS["missing_image"], ""

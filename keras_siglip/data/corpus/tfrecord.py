@@ -25,6 +25,7 @@ def tfrecord_corpus(
     shard=None,
     skipped=None,
     files_in_parallel=4,
+    keep=None,
 ):
     """Batches from TFRecord files of `tf.train.Example`s.
 
@@ -42,6 +43,8 @@ def tfrecord_corpus(
         caption_feature: the name of the caption feature.
         shuffle_buffer, repeat, drop_remainder, seed, shard, skipped,
             files_in_parallel: as in `webdataset_corpus`.
+        keep: as in `webdataset_corpus`; a record's key is its file's base name and
+            its index in the file, `"NAME:INDEX"` (`"train-00000.tfrecord:41"`).
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
@@ -71,7 +74,10 @@ def tfrecord_corpus(
     paths = stages.shard_files(stages.list_files(files, TFRECORD_EXTENSIONS, "files"), shard)
     sizes = np.array([tf.io.gfile.stat(path).length for path in paths], dtype=np.int64)
     file_names = stages.file_dataset((paths, sizes), settings)
-    records = stages.interleave(file_names, _file_records, len(paths), settings)
+    keep = stages.check_keep(keep)
+    records = stages.interleave(
+        file_names, lambda path, size: _file_records(path, size, keep), len(paths), settings
+    )
     features = {
         image_feature: tf.io.VarLenFeature(tf.string),
         caption_feature: tf.io.VarLenFeature(tf.string),
@@ -95,11 +101,12 @@ def tfrecord_corpus(
     return stages.batches(samples, settings, shuffled=False)
 
 
-def _file_records(path, size):
+def _file_records(path, size, keep=None):
     """The records of one TFRecord file, then an end marker that says if it was whole.
 
     A corrupt or cut-short file raises in the reader; `ignore_errors` ends the file
-    there, and the bytes read fall short of the file's size.
+    there, and the bytes read fall short of the file's size. With `keep`, only the
+    records whose key (`"NAME:INDEX"`) it accepts, and the end marker.
     """
     records = tf.data.TFRecordDataset(path).ignore_errors()
     records = records.map(
@@ -115,7 +122,19 @@ def _file_records(path, size):
         consumed += tf.cast(tf.strings.length(sample["image"]), tf.int64) + _FRAME_BYTES
         return consumed, {**sample, "status": status}
 
-    return records.concatenate(end).scan(tf.constant(0, tf.int64), check)
+    records = records.concatenate(end).scan(tf.constant(0, tf.int64), check)
+    if keep is None:
+        return records
+    name = tf.strings.split(path, "/")[-1]
+
+    def accepted(index, sample):
+        def call_keep(name, index):
+            return np.bool_(keep(f"{name.decode('utf-8', 'replace')}:{index}"))
+
+        is_kept = tf.numpy_function(call_keep, [name, index], tf.bool, stateful=False)
+        return (sample["status"] != OK) | tf.reshape(is_kept, [])
+
+    return records.enumerate().filter(accepted).map(lambda index, sample: sample)
 
 
 def tfrecord_captions(files, caption_feature):

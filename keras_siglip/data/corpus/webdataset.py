@@ -1,6 +1,7 @@
 """WebDataset tar shards, as img2dataset writes them: `KEY.jpg` with `KEY.txt`, or a
 `KEY.json` holding a "caption"."""
 
+import functools
 import json
 import tarfile
 
@@ -23,6 +24,7 @@ def webdataset_corpus(
     shard=None,
     skipped=None,
     files_in_parallel=4,
+    keep=None,
 ):
     """Batches from WebDataset tar shards (img2dataset's output format).
 
@@ -51,6 +53,11 @@ def webdataset_corpus(
             JAX runs several processes, else all files.
         skipped: a `SkippedSamples` to count into (default: a new one).
         files_in_parallel: shards read at the same time.
+        keep: a function `key -> bool`, or `None` for every sample: only samples
+            whose key it accepts are read, the others are neither used nor counted
+            (e.g. `HoldOut.keep` for training, `HoldOut.is_validation` for its
+            validation pairs). The key is the member name up to the first dot of its
+            base name, with its folder inside the tar (`"000000042"`).
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
@@ -89,10 +96,11 @@ def webdataset_corpus(
         files_in_parallel,
     )
     paths = stages.shard_files(stages.list_files(files, (".tar",), "files"), shard)
+    read_shard = functools.partial(tar_samples, keep=stages.check_keep(keep))
 
     def read_file(path):
         samples = tf.data.Dataset.from_generator(
-            tar_samples, args=(path,), output_signature=stages.RAW_SIGNATURE
+            read_shard, args=(path,), output_signature=stages.RAW_SIGNATURE
         )
         return samples.unbatch()
 
@@ -102,11 +110,12 @@ def webdataset_corpus(
     return stages.batches(samples, settings)
 
 
-def tar_samples(path):
+def tar_samples(path, keep=None):
     """Chunks of raw samples of one tar shard (runs in Python, inside `from_generator`).
 
     The archive is streamed (`r|`): a sample is complete when a member of the next
-    key begins, and each member is read once, by `read_member`, as it comes.
+    key begins, and each member is read once, by `read_member`, as it comes. With
+    `keep`, only the samples whose key it accepts.
     """
     path = path.decode() if isinstance(path, bytes) else path
     chunk = stages.Chunk()
@@ -123,9 +132,10 @@ def tar_samples(path):
                 stem, dot, extension = name.partition(".")
                 if not dot:
                     continue
-                key = f"{directory}/{stem}"
+                key = f"{directory}/{stem}" if directory else stem
                 if key != current_key and members:
-                    chunk.add(*webdataset_sample(members))
+                    if keep is None or keep(current_key):
+                        chunk.add(*webdataset_sample(members))
                     members = {}
                     if len(chunk) == stages.GENERATOR_CHUNK:
                         yield chunk.arrays()
@@ -134,7 +144,7 @@ def tar_samples(path):
     except (tarfile.TarError, OSError, tf.errors.OpError, EOFError):
         members = {}  # the half-read sample is lost with the rest of the shard
         chunk.add(b"", b"", STATUS["unreadable_file"])
-    if members:
+    if members and (keep is None or keep(current_key)):
         chunk.add(*webdataset_sample(members))
     if len(chunk):
         yield chunk.arrays()
