@@ -218,3 +218,24 @@ def test_preprocessor_needs_the_vocabulary(preset, tmp_path):
     os.remove(os.path.join(bare, "assets", "tokenizer", "vocabulary.spm"))
     with pytest.raises(FileNotFoundError, match="vocabulary.spm"):
         preprocessor_from_keras_hub(bare)
+
+
+def test_files_linked_outside_the_preset_are_refused(preset, tmp_path):
+    path, _ = preset
+    linked = tmp_path / "linked"
+    shutil.copytree(path, linked)
+    vocabulary = linked / "assets" / "tokenizer" / "vocabulary.spm"
+    vocabulary.rename(tmp_path / "vocabulary.spm")
+    vocabulary.symlink_to(tmp_path / "vocabulary.spm")
+    with pytest.raises(ValueError, match=r"vocabulary\.spm resolves to .*outside the directory"):
+        preprocessor_from_keras_hub(str(linked))
+    # keras-hub's own loader reads the weights: every entry is checked before it runs.
+    with pytest.raises(ValueError, match=r"vocabulary\.spm resolves to .*outside the directory"):
+        load_keras_hub_preset(str(linked))
+    vocabulary.unlink()
+    (tmp_path / "vocabulary.spm").rename(vocabulary)
+    (linked / "model.weights.h5").rename(tmp_path / "model.weights.h5")
+    (linked / "model.weights.h5").symlink_to(tmp_path / "model.weights.h5")
+    with pytest.raises(ValueError, match=r"model\.weights\.h5 resolves to"):
+        load_keras_hub_preset(str(linked))
+    assert load_keras_hub_preset(str(linked), load_weights=False).image_size == IMAGE_SIZE

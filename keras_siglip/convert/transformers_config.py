@@ -4,6 +4,8 @@ and turning its config into the constructor arguments of keras_siglip's towers."
 import json
 import os
 
+from keras_siglip.files import file_inside
+
 __all__ = [
     "CONFIG_FILE",
     "TEXT_DEFAULTS",
@@ -70,9 +72,9 @@ def is_transformers_directory(path):
     if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
         return False
     try:
-        with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as file:
+        with open(file_inside(path, CONFIG_FILE), encoding="utf-8") as file:
             config = json.load(file)
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a config linked outside the directory is none
         return False
     return isinstance(config, dict) and "model_type" in config
 
