@@ -239,3 +239,20 @@ def test_files_linked_outside_the_preset_are_refused(preset, tmp_path):
     with pytest.raises(ValueError, match=r"model\.weights\.h5 resolves to"):
         load_keras_hub_preset(str(linked))
     assert load_keras_hub_preset(str(linked), load_weights=False).image_size == IMAGE_SIZE
+
+
+def test_config_sizes_are_refused_before_anything_is_built(preset, tmp_path, monkeypatch):
+    path, _ = preset
+    tampered = tmp_path / "tampered"
+    shutil.copytree(path, tampered)
+    config = json.loads((tampered / "config.json").read_text())
+    config["config"]["vision_encoder"]["config"]["hidden_dim"] = 10_000_000
+    (tampered / "config.json").write_text(json.dumps(config))
+    from keras_siglip.convert import weights
+
+    def refuse_to_build(*arguments, **keywords):
+        raise AssertionError("a model was built from a config that should have been refused")
+
+    monkeypatch.setattr(weights, "build_siglip", refuse_to_build)
+    with pytest.raises(ValueError, match=r"`vision_encoder\.config\.hidden_dim` as 10,000,000"):
+        load_keras_hub_preset(str(tampered))

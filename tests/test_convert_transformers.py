@@ -538,3 +538,45 @@ def test_hub_snapshot_links_outside_their_repository_are_refused(reference, tmp_
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **kwargs: str(snapshot))
     with pytest.raises(ValueError, match=r"model\.safetensors resolves to .*models--other"):
         load_transformers_checkpoint("hf://owner/tiny")
+
+
+# --- Sizes checked before anything is built -------------------------------------
+
+
+def refuse_to_build(*arguments, **keywords):
+    raise AssertionError("a model was built from a config that should have been refused")
+
+
+@pytest.mark.parametrize(
+    "section, field, value, expected",
+    [
+        ("vision_config", "hidden_size", 10_000_000, r"`vision_config\.hidden_size` as 10,000,000.*16,384"),
+        ("text_config", "vocab_size", 10**9, r"`text_config\.vocab_size` as 1,000,000,000.*1,048,576"),
+        ("vision_config", "num_hidden_layers", 1000, r"`vision_config\.num_hidden_layers` as 1,000.*128"),
+        ("vision_config", "image_size", 100_000, r"`vision_config\.image_size` as 100,000.*4,096"),
+        ("text_config", "num_attention_heads", -2, r"`text_config\.num_attention_heads` as -2"),
+        ("vision_config", "intermediate_size", "3072", r"`vision_config\.intermediate_size` as '3072'"),
+    ],
+)
+def test_config_sizes_are_refused_before_anything_is_built(
+    reference, tmp_path, monkeypatch, section, field, value, expected
+):
+    _, path = reference
+    tampered = copy_with_config(
+        path, tmp_path / "tampered", lambda config: config[section].__setitem__(field, value)
+    )
+    from keras_siglip.convert import weights
+
+    monkeypatch.setattr(weights, "build_siglip", refuse_to_build)
+    with pytest.raises(ValueError, match=expected):
+        load_transformers_checkpoint(tampered)
+
+
+def test_a_config_whose_parameter_count_is_too_large_is_refused():
+    # Every dimension within its ceiling, the whole far above 20 billion weights.
+    tower = {"hidden_size": 16_384, "intermediate_size": 131_072, "num_hidden_layers": 128,
+             "num_attention_heads": 128}
+    with pytest.raises(ValueError, match=r"config\.json: The image_encoder's config describes"):
+        config_from_transformers(
+            {"model_type": "siglip", "text_config": tower, "vision_config": tower}
+        )

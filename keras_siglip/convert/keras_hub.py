@@ -231,12 +231,7 @@ def _tower_arguments(backbone_config, where):
             f"keras-hub's final image norm always uses {_VISION_FINAL_NORM_EPSILON}; our "
             "image tower takes one epsilon for every norm."
         )
-    if text["embedding_dim"] != text["hidden_dim"]:
-        raise ValueError(
-            f"The text_encoder of {where} embeds tokens in {text['embedding_dim']} "
-            f"dimensions but its blocks are {text['hidden_dim']} wide; they must agree."
-        )
-    return {
+    config = {
         "image_encoder": {
             "image_size": _image_size(vision["image_shape"], where),
             "patch_size": vision["patch_size"],
@@ -257,6 +252,29 @@ def _tower_arguments(backbone_config, where):
             "layer_norm_epsilon": text.get("layer_norm_epsilon", 1e-6),
         },
     }
+    weight_assignment.check_config_sizes(config, _FIELDS, f"The config of {where}")
+    if text["embedding_dim"] != text["hidden_dim"]:
+        raise ValueError(
+            f"The text_encoder of {where} embeds tokens in {text['embedding_dim']} "
+            f"dimensions but its blocks are {text['hidden_dim']} wide; they must agree."
+        )
+    return config
+
+
+# keras-hub's name of each tower argument, for errors.
+_FIELDS = {
+    **{
+        ("image_encoder", name): f"vision_encoder.config.{name}"
+        for name in ("patch_size", "hidden_dim", "num_layers", "num_heads", "intermediate_dim")
+    },
+    ("image_encoder", "image_size"): "vision_encoder.config.image_shape",
+    **{
+        ("text_encoder", name): f"text_encoder.config.{name}"
+        for name in ("vocabulary_size", "hidden_dim", "num_layers", "num_heads", "intermediate_dim")
+    },
+    ("text_encoder", "sequence_length"): "text_encoder.config.max_sequence_length",
+    ("text_encoder", "embedding_dim"): "text_encoder.config.projection_dim",
+}
 
 
 def _encoder_config(backbone_config, key, where):
