@@ -132,7 +132,9 @@ def test_batches_equal_the_preprocessor_on_the_decoded_images(tmp_path, preproce
         files.append(str(tmp_path / f"{index}.{extension}"))
         with open(files[-1], "wb") as file:
             file.write(contents)
-    expected = preprocessor({"images": [read_image(f) for f in files], "texts": captions})
+    # read_image gives floats in [0, 1]; float images default to [-1, 1].
+    unit_range = SigLIPPreprocessor(preprocessor.tokenizer, SIZE, input_range=(0, 1))
+    expected = unit_range({"images": [read_image(f) for f in files], "texts": captions})
     np.testing.assert_array_equal(batch["token_ids"], expected["token_ids"])
     # Pillow and TensorFlow both decode with libjpeg-turbo (the accurate integer DCT);
     # the same resize op follows: equal to float round-off.
@@ -170,7 +172,7 @@ def test_jpegs_with_exif_orientation_and_cmyk_jpegs_read_as_pillow_reads_them(tm
                 file.write(contents)
     batch = next(webdataset_corpus(str(shard), preprocessor, batch_size=5, shuffle_buffer=0).as_numpy_iterator())
 
-    expected = preprocessor({"images": [read_image(f) for f in files], "texts": captions})
+    expected = SigLIPPreprocessor(preprocessor.tokenizer, SIZE, input_range=(0, 1))({"images": [read_image(f) for f in files], "texts": captions})
     np.testing.assert_allclose(batch["images"], expected["images"], atol=1e-5)
     # The orientations give different images (the test would pass without EXIF otherwise).
     assert all(np.abs(batch["images"][0] - batch["images"][i]).max() > 0.1 for i in (1, 2, 3))
@@ -218,6 +220,8 @@ def test_corrupt_samples_are_skipped_and_counted_in_tar_shards(tmp_path, preproc
         "missing_caption": 2,
         "bad_caption": 2,
         "empty_caption": 1,
+        "image_over_pixel_limit": 0,
+        "member_over_byte_limit": 0,
     }
     assert dataset.skipped.read == 3 + sum(counts.values())
     assert str(dataset.skipped).startswith("read 13 samples, skipped 10 (2 unreadable_file, 1 missing_image")
@@ -266,6 +270,8 @@ def test_corrupt_samples_are_skipped_and_counted_in_tfrecord_files(tmp_path, pre
         "missing_caption": 1,
         "bad_caption": 0,
         "empty_caption": 1,
+        "image_over_pixel_limit": 0,
+        "member_over_byte_limit": 0,
     }
 
 
