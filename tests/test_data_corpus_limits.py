@@ -12,6 +12,7 @@ import tarfile
 import textwrap
 import zlib
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -28,6 +29,11 @@ from keras_siglip.preprocessing import (
     SigLIPPreprocessor,
     SigLIPTokenizer,
     train_sentencepiece,
+)
+
+# The readers are tf.data whatever the Keras backend: tested once, on JAX.
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="tf.data behaves the same under every Keras backend"
 )
 
 CAPTIONS = ["a red square", "a blue circle", "a green square", "a blue square"]
