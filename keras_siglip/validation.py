@@ -1,7 +1,5 @@
 """Argument and input checks whose errors name the argument, the expected and the given."""
 
-import os
-
 import keras
 import numpy as np
 
@@ -95,14 +93,3 @@ def check_token_ids(token_ids, sequence_length, vocabulary_size):
                 f"vocabulary; got values from {low} to {high}."
             )
 
-
-def preset_file(path, name):
-    """`path/name`, refused if a link makes it resolve outside directory `path`."""
-    file = os.path.join(path, name)
-    root = os.path.realpath(path)
-    if os.path.commonpath([root, os.path.realpath(file)]) != root:
-        raise ValueError(
-            f"{file} resolves to {os.path.realpath(file)}, outside the preset directory "
-            f"{root}; preset files must lie inside their directory."
-        )
-    return file

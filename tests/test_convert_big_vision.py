@@ -226,3 +226,32 @@ def test_non_float_arrays_are_refused(reference, tmp_path):
     arrays["params/b"] = np.array([1], "int32")
     with pytest.raises(ValueError, match="'params/b' has dtype int32"):
         load_big_vision_checkpoint(save(tmp_path / "siglip.npz", arrays))
+
+
+def test_sizes_from_the_headers_are_refused_before_anything_is_built(
+    reference, tmp_path, monkeypatch
+):
+    from keras_siglip.convert import weights
+
+    def refuse_to_build(*arguments, **keywords):
+        raise AssertionError("a model was built from a checkpoint that should have been refused")
+
+    monkeypatch.setattr(weights, "build_siglip", refuse_to_build)
+    arrays = big_vision_arrays(reference, scanned=True)
+    # A scanned encoder's depth is the first axis of its stacked arrays.
+    arrays["params/img/Transformer/encoderblock/LayerNorm_0/scale"] = np.ones((129, WIDTH), "float32")
+    with pytest.raises(ValueError, match=r"the blocks of 'img/Transformer'` as 129.*128"):
+        load_big_vision_checkpoint(save(tmp_path / "deep.npz", arrays))
+
+
+def test_an_array_header_larger_than_its_data_is_refused_unread(reference, tmp_path):
+    import zipfile
+
+    path = save(tmp_path / "siglip.npz", big_vision_arrays(reference))
+    # A header that claims 2.5 GB in a member that holds nothing after it.
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 64), "float32"))
+    header["shape"] = (10_000_000, 64)
+    with zipfile.ZipFile(path, "a") as archive, archive.open("params/extra.npy", "w") as member:
+        np.lib.format.write_array_header_1_0(member, header)
+    with pytest.raises(ValueError, match=r"'params/extra' declares shape \(10000000, 64\)"):
+        load_big_vision_checkpoint(path)

@@ -218,3 +218,41 @@ def test_preprocessor_needs_the_vocabulary(preset, tmp_path):
     os.remove(os.path.join(bare, "assets", "tokenizer", "vocabulary.spm"))
     with pytest.raises(FileNotFoundError, match="vocabulary.spm"):
         preprocessor_from_keras_hub(bare)
+
+
+def test_files_linked_outside_the_preset_are_refused(preset, tmp_path):
+    path, _ = preset
+    linked = tmp_path / "linked"
+    shutil.copytree(path, linked)
+    vocabulary = linked / "assets" / "tokenizer" / "vocabulary.spm"
+    vocabulary.rename(tmp_path / "vocabulary.spm")
+    vocabulary.symlink_to(tmp_path / "vocabulary.spm")
+    with pytest.raises(ValueError, match=r"vocabulary\.spm resolves to .*outside the directory"):
+        preprocessor_from_keras_hub(str(linked))
+    # keras-hub's own loader reads the weights: every entry is checked before it runs.
+    with pytest.raises(ValueError, match=r"vocabulary\.spm resolves to .*outside the directory"):
+        load_keras_hub_preset(str(linked))
+    vocabulary.unlink()
+    (tmp_path / "vocabulary.spm").rename(vocabulary)
+    (linked / "model.weights.h5").rename(tmp_path / "model.weights.h5")
+    (linked / "model.weights.h5").symlink_to(tmp_path / "model.weights.h5")
+    with pytest.raises(ValueError, match=r"model\.weights\.h5 resolves to"):
+        load_keras_hub_preset(str(linked))
+    assert load_keras_hub_preset(str(linked), load_weights=False).image_size == IMAGE_SIZE
+
+
+def test_config_sizes_are_refused_before_anything_is_built(preset, tmp_path, monkeypatch):
+    path, _ = preset
+    tampered = tmp_path / "tampered"
+    shutil.copytree(path, tampered)
+    config = json.loads((tampered / "config.json").read_text())
+    config["config"]["vision_encoder"]["config"]["hidden_dim"] = 10_000_000
+    (tampered / "config.json").write_text(json.dumps(config))
+    from keras_siglip.convert import weights
+
+    def refuse_to_build(*arguments, **keywords):
+        raise AssertionError("a model was built from a config that should have been refused")
+
+    monkeypatch.setattr(weights, "build_siglip", refuse_to_build)
+    with pytest.raises(ValueError, match=r"`vision_encoder\.config\.hidden_dim` as 10,000,000"):
+        load_keras_hub_preset(str(tampered))

@@ -452,3 +452,131 @@ def test_preprocessor_warns_about_another_resampling(model_with_preprocessing):
     )
     with pytest.warns(UserWarning, match="bicubic"):
         preprocessor_from_transformers(str(model_with_preprocessing))
+
+
+# --- Files outside the checkpoint directory ---------------------------------------
+
+
+def test_a_weight_map_entry_outside_the_directory_is_refused(reference, tmp_path):
+    _, path = reference
+    checkpoint = tmp_path / "a" / "checkpoint"
+    shutil.copytree(path, checkpoint)
+    # A real safetensors file where the entry points: only the location is wrong.
+    (checkpoint / "model.safetensors").rename(tmp_path / "outside.safetensors")
+    index = {"weight_map": {"logit_scale": "../../outside.safetensors"}}
+    (checkpoint / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match=r"outside\.safetensors resolves to .*outside the directory"):
+        load_transformers_checkpoint(str(checkpoint))
+
+
+def test_a_symlinked_shard_outside_the_directory_is_refused(reference, tmp_path):
+    _, path = reference
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(path, checkpoint)
+    (checkpoint / "model.safetensors").rename(tmp_path / "elsewhere.safetensors")
+    (checkpoint / "model.safetensors").symlink_to(tmp_path / "elsewhere.safetensors")
+    with pytest.raises(ValueError, match=r"model\.safetensors resolves to .*elsewhere"):
+        load_transformers_checkpoint(str(checkpoint))
+    # A link that stays inside the directory is fine.
+    (checkpoint / "model.safetensors").unlink()
+    (tmp_path / "elsewhere.safetensors").rename(checkpoint / "weights.bin.safetensors")
+    (checkpoint / "model.safetensors").symlink_to("weights.bin.safetensors")
+    assert load_transformers_checkpoint(str(checkpoint)).image_size == IMAGE_SIZE
+
+
+def test_a_symlinked_vocabulary_outside_the_directory_is_refused(tokenizer_directory, tmp_path):
+    saved = tmp_path / "saved"
+    shutil.copytree(tokenizer_directory, saved)
+    (saved / "spiece.model").rename(tmp_path / "spiece.model")
+    (saved / "spiece.model").symlink_to(tmp_path / "spiece.model")
+    with pytest.raises(ValueError, match=r"spiece\.model resolves to .*outside the directory"):
+        tokenizer_from_transformers(str(saved), sequence_length=SEQUENCE_LENGTH)
+
+
+def test_a_preprocessor_config_outside_the_directory_is_refused(model_with_preprocessing, tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps(SIGLIP_IMAGE_PROCESSOR))
+    (model_with_preprocessing / "preprocessor_config.json").unlink()
+    (model_with_preprocessing / "preprocessor_config.json").symlink_to(outside)
+    with pytest.raises(ValueError, match=r"preprocessor_config\.json resolves to"):
+        preprocessor_from_transformers(str(model_with_preprocessing))
+
+
+def hub_cache(root, source, repository="models--owner--tiny", link=None):
+    """A Hugging Face cache laid out as `snapshot_download` leaves it: the snapshot's
+    files are relative links into the repository's `blobs/` folder."""
+    blobs = root / repository / "blobs"
+    snapshot = root / repository / "snapshots" / "0123abcd"
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for index, name in enumerate(sorted(os.listdir(source))):
+        shutil.copy(os.path.join(source, name), blobs / f"blob{index}")
+        (snapshot / name).symlink_to(os.path.join("..", "..", "blobs", f"blob{index}"))
+    return snapshot
+
+
+def test_hub_snapshots_load_through_their_blob_links(reference, tmp_path, monkeypatch, inputs):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    reference_model, path = reference
+    snapshot = hub_cache(tmp_path / "hub", path)
+    # Passed as a local directory, its links lead outside it.
+    with pytest.raises(ValueError, match="resolves to .*blobs"):
+        load_transformers_checkpoint(str(snapshot))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **kwargs: str(snapshot))
+    model = load_transformers_checkpoint("hf://owner/tiny")
+    assert_same_outputs(model, reference_model, inputs)
+
+
+def test_hub_snapshot_links_outside_their_repository_are_refused(reference, tmp_path, monkeypatch):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    _, path = reference
+    cache = tmp_path / "hub"
+    snapshot = hub_cache(cache, path)
+    other = hub_cache(cache, path, repository="models--other--repository")
+    (snapshot / "model.safetensors").unlink()
+    (snapshot / "model.safetensors").symlink_to(other / "model.safetensors")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **kwargs: str(snapshot))
+    with pytest.raises(ValueError, match=r"model\.safetensors resolves to .*models--other"):
+        load_transformers_checkpoint("hf://owner/tiny")
+
+
+# --- Sizes checked before anything is built -------------------------------------
+
+
+def refuse_to_build(*arguments, **keywords):
+    raise AssertionError("a model was built from a config that should have been refused")
+
+
+@pytest.mark.parametrize(
+    "section, field, value, expected",
+    [
+        ("vision_config", "hidden_size", 10_000_000, r"`vision_config\.hidden_size` as 10,000,000.*16,384"),
+        ("text_config", "vocab_size", 10**9, r"`text_config\.vocab_size` as 1,000,000,000.*1,048,576"),
+        ("vision_config", "num_hidden_layers", 1000, r"`vision_config\.num_hidden_layers` as 1,000.*128"),
+        ("vision_config", "image_size", 100_000, r"`vision_config\.image_size` as 100,000.*4,096"),
+        ("text_config", "num_attention_heads", -2, r"`text_config\.num_attention_heads` as -2"),
+        ("vision_config", "intermediate_size", "3072", r"`vision_config\.intermediate_size` as '3072'"),
+    ],
+)
+def test_config_sizes_are_refused_before_anything_is_built(
+    reference, tmp_path, monkeypatch, section, field, value, expected
+):
+    _, path = reference
+    tampered = copy_with_config(
+        path, tmp_path / "tampered", lambda config: config[section].__setitem__(field, value)
+    )
+    from keras_siglip.convert import weights
+
+    monkeypatch.setattr(weights, "build_siglip", refuse_to_build)
+    with pytest.raises(ValueError, match=expected):
+        load_transformers_checkpoint(tampered)
+
+
+def test_a_config_whose_parameter_count_is_too_large_is_refused():
+    # Every dimension within its ceiling, the whole far above 20 billion weights.
+    tower = {"hidden_size": 16_384, "intermediate_size": 131_072, "num_hidden_layers": 128,
+             "num_attention_heads": 128}
+    with pytest.raises(ValueError, match=r"config\.json: The image_encoder's config describes"):
+        config_from_transformers(
+            {"model_type": "siglip", "text_config": tower, "vision_config": tower}
+        )

@@ -218,6 +218,8 @@ def test_corrupt_samples_are_skipped_and_counted_in_tar_shards(tmp_path, preproc
         "missing_caption": 2,
         "bad_caption": 2,
         "empty_caption": 1,
+        "image_over_pixel_limit": 0,
+        "member_over_byte_limit": 0,
     }
     assert dataset.skipped.read == 3 + sum(counts.values())
     assert str(dataset.skipped).startswith("read 13 samples, skipped 10 (2 unreadable_file, 1 missing_image")
@@ -266,6 +268,8 @@ def test_corrupt_samples_are_skipped_and_counted_in_tfrecord_files(tmp_path, pre
         "missing_caption": 1,
         "bad_caption": 0,
         "empty_caption": 1,
+        "image_over_pixel_limit": 0,
+        "member_over_byte_limit": 0,
     }
 
 

@@ -289,10 +289,22 @@ def _archive_shapes(path):
                         f"{path}: the array {name!r} is in .npy format version {version}, "
                         "which this reader does not know (1.0 and 2.0)."
                     )
+                header_bytes = file.tell()
             if dtype.kind != "f":
                 raise ValueError(
                     f"{path}: the array {name!r} has dtype {dtype}; a checkpoint's weights "
                     "are floats (float32, float16)."
+                )
+            # np.load allocates the shape the header gives and reads into it: the
+            # member must really hold that many bytes (the shapes themselves are
+            # bounded by the model they must fit before any array is read).
+            data_bytes = math.prod(shape) * dtype.itemsize
+            info = archive.getinfo(member)
+            if info.file_size != header_bytes + data_bytes:
+                raise ValueError(
+                    f"{path}: the array {name!r} declares shape {tuple(shape)} of {dtype} "
+                    f"({data_bytes:,} bytes) but its member holds "
+                    f"{info.file_size - header_bytes:,} bytes of data."
                 )
             if key in shapes:
                 raise ValueError(f"{path} holds {key!r} both with and without '{_PARAMS_PREFIX}'.")
@@ -392,7 +404,32 @@ def _infer_config(shapes, path, variant, image_size, sequence_length, num_heads)
             "layer_norm_epsilon": 1e-6,
         },
     }
+    image_block = _first_block(shapes, _IMAGE_BLOCKS)
+    text_block = _first_block(shapes, _TEXT_BLOCKS)
+    fields = {
+        ("image_encoder", "image_size"): "the grid of 'img/pos_embedding' (or `image_size`)",
+        ("image_encoder", "patch_size"): "axis 0 of 'img/embedding/kernel'",
+        ("image_encoder", "hidden_dim"): "axis 3 of 'img/embedding/kernel'",
+        ("image_encoder", "num_layers"): f"the blocks of '{_IMAGE_BLOCKS}'",
+        ("image_encoder", "num_heads"): f"the heads of '{image_block}/{_ATTENTION}/query/kernel'",
+        ("image_encoder", "intermediate_dim"): f"'{image_block}/MlpBlock_0/Dense_0/kernel'",
+        ("text_encoder", "vocabulary_size"): "axis 0 of 'txt/Embed_0/embedding'",
+        ("text_encoder", "sequence_length"): "the positions of 'txt/pos_embedding'",
+        ("text_encoder", "hidden_dim"): "axis 1 of 'txt/Embed_0/embedding'",
+        ("text_encoder", "num_layers"): f"the blocks of '{_TEXT_BLOCKS}'",
+        ("text_encoder", "num_heads"): f"the heads of '{text_block}/{_ATTENTION}/query/kernel'",
+        ("text_encoder", "intermediate_dim"): f"'{text_block}/MlpBlock_0/Dense_0/kernel'",
+        ("text_encoder", "embedding_dim"): "the last axis of 'txt/head/kernel'",
+    }
+    weights.check_config_sizes(config, fields, f"The big_vision checkpoint {path}")
     return config, {"image": image_layout, "text": text_layout, "text_head": text_head}
+
+
+def _first_block(shapes, prefix):
+    """The key prefix of the first block of an encoder, stacked or one by one."""
+    if any(key.startswith(f"{prefix}/encoderblock/") for key in shapes):
+        return f"{prefix}/encoderblock"
+    return f"{prefix}/encoderblock_0"
 
 
 def _tower_sizes(shapes, prefix, path, num_heads, variant_sizes):

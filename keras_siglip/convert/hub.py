@@ -7,6 +7,10 @@ converters and the presets use.
 nothing.
 """
 
+import os
+
+from keras_siglip.files import allow_links_within
+
 __all__ = ["HF_PREFIX", "KAGGLE_PREFIX", "REMOTE_SCHEMES", "download", "split_hf_handle"]
 
 HF_PREFIX = "hf://"
@@ -86,7 +90,7 @@ def download(handle, allow_patterns=None):
             "`pip install huggingface_hub`, or pass a local directory."
         ) from None
     try:
-        return huggingface_hub.snapshot_download(
+        directory = huggingface_hub.snapshot_download(
             repo_id=repo_id,
             revision=revision,
             allow_patterns=None if allow_patterns is None else list(allow_patterns),
@@ -96,6 +100,23 @@ def download(handle, allow_patterns=None):
             f"Could not download {handle} from the Hugging Face Hub: {error}"
             f"{offline_advice(handle)}"
         ) from error
+    allow_links_within(directory, repository_cache(directory))
+    return directory
+
+
+def repository_cache(directory):
+    """The Hub cache folder of the repository whose snapshot is `directory`.
+
+    A snapshot `.../models--owner--name/snapshots/REVISION/` holds links to
+    `../../blobs/HASH`: its files may resolve anywhere in `models--owner--name/`,
+    the parent of `snapshots/`, and nowhere else. A directory outside that layout is
+    its own root.
+    """
+    resolved = os.path.realpath(directory)
+    parent = os.path.dirname(resolved)
+    if os.path.basename(parent) == "snapshots":
+        return os.path.dirname(parent)
+    return resolved
 
 
 def offline_advice(handle):

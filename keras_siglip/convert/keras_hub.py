@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from keras_siglip.convert import weights as weight_assignment
+from keras_siglip.files import file_inside
 from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
 
 KERAS_HUB_BACKBONE = "keras_hub>SigLIPBackbone"
@@ -57,9 +58,9 @@ def is_keras_hub_preset(path):
     if not isinstance(path, (str, os.PathLike)):
         return False
     try:
-        with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as file:
+        with open(file_inside(path, CONFIG_FILE), encoding="utf-8") as file:
             config = json.load(file)
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a config linked outside the directory is none
         return False
     return isinstance(config, dict) and config.get("registered_name") == KERAS_HUB_BACKBONE
 
@@ -108,10 +109,11 @@ def load_keras_hub_preset(path, load_weights=True, dtype=None):
             f"{path!r} is not a keras-hub SigLIP preset directory: expected a "
             f"{CONFIG_FILE} whose 'registered_name' is {KERAS_HUB_BACKBONE!r}."
         )
-    with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as file:
+    with open(file_inside(path, CONFIG_FILE), encoding="utf-8") as file:
         config = json.load(file)["config"]
     model = weight_assignment.build_siglip(_tower_arguments(config, path), dtype=dtype)
     if load_weights:
+        check_files_inside(path)
         _copy_weights(_load_backbone(path), model, source=f"The keras-hub preset {path}")
     return model
 
@@ -169,13 +171,13 @@ def preprocessor_from_keras_hub(path):
             f"{path!r} is not a keras-hub SigLIP preset directory: expected a "
             f"{CONFIG_FILE} whose 'registered_name' is {KERAS_HUB_BACKBONE!r}."
         )
-    vocabulary = os.path.join(path, VOCABULARY_FILE)
+    vocabulary = file_inside(path, VOCABULARY_FILE)
     if not os.path.isfile(vocabulary):
         raise FileNotFoundError(
             f"The keras-hub preset {path} has no tokenizer vocabulary {VOCABULARY_FILE}; "
             "it was saved without its preprocessor."
         )
-    with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as file:
+    with open(file_inside(path, CONFIG_FILE), encoding="utf-8") as file:
         towers = _tower_arguments(json.load(file)["config"], path)
     text = _optional_config(path, PREPROCESSOR_FILE)
     if text.get("add_start_token", False) or not text.get("add_end_token", True):
@@ -229,12 +231,7 @@ def _tower_arguments(backbone_config, where):
             f"keras-hub's final image norm always uses {_VISION_FINAL_NORM_EPSILON}; our "
             "image tower takes one epsilon for every norm."
         )
-    if text["embedding_dim"] != text["hidden_dim"]:
-        raise ValueError(
-            f"The text_encoder of {where} embeds tokens in {text['embedding_dim']} "
-            f"dimensions but its blocks are {text['hidden_dim']} wide; they must agree."
-        )
-    return {
+    config = {
         "image_encoder": {
             "image_size": _image_size(vision["image_shape"], where),
             "patch_size": vision["patch_size"],
@@ -255,6 +252,29 @@ def _tower_arguments(backbone_config, where):
             "layer_norm_epsilon": text.get("layer_norm_epsilon", 1e-6),
         },
     }
+    weight_assignment.check_config_sizes(config, _FIELDS, f"The config of {where}")
+    if text["embedding_dim"] != text["hidden_dim"]:
+        raise ValueError(
+            f"The text_encoder of {where} embeds tokens in {text['embedding_dim']} "
+            f"dimensions but its blocks are {text['hidden_dim']} wide; they must agree."
+        )
+    return config
+
+
+# keras-hub's name of each tower argument, for errors.
+_FIELDS = {
+    **{
+        ("image_encoder", name): f"vision_encoder.config.{name}"
+        for name in ("patch_size", "hidden_dim", "num_layers", "num_heads", "intermediate_dim")
+    },
+    ("image_encoder", "image_size"): "vision_encoder.config.image_shape",
+    **{
+        ("text_encoder", name): f"text_encoder.config.{name}"
+        for name in ("vocabulary_size", "hidden_dim", "num_layers", "num_heads", "intermediate_dim")
+    },
+    ("text_encoder", "sequence_length"): "text_encoder.config.max_sequence_length",
+    ("text_encoder", "embedding_dim"): "text_encoder.config.projection_dim",
+}
 
 
 def _encoder_config(backbone_config, key, where):
@@ -278,6 +298,17 @@ def _image_size(image_shape, where):
 # --- Weights ------------------------------------------------------------------
 
 
+def check_files_inside(path):
+    """Refuse a preset with any file or folder that resolves outside `path`.
+
+    keras-hub's loader opens the weights (and their shards) itself, so every entry
+    of the directory is checked with `keras_siglip.files.file_inside` before it runs.
+    """
+    for folder, folders, files in os.walk(path):
+        for name in folders + files:
+            file_inside(path, os.path.relpath(os.path.join(folder, name), path))
+
+
 def _load_backbone(path):
     """keras-hub's backbone with the preset's weights, or an error naming the
     variables whose shapes disagree with the config."""
@@ -287,7 +318,7 @@ def _load_backbone(path):
     try:
         return backbone_class.from_preset(path)
     except Exception as error:  # keras' message dumps whole arrays: say it briefly
-        weights = os.path.join(path, WEIGHTS_FILE)
+        weights = file_inside(path, WEIGHTS_FILE)
         differences = []
         if os.path.isfile(weights):
             try:
@@ -423,7 +454,7 @@ class _StructureMatch:
 
 def _optional_config(path, name):
     """The `config` of keras-hub's serialised object in `path/name`, or `{}`."""
-    file = os.path.join(path, name)
+    file = file_inside(path, name)
     if not os.path.isfile(file):
         return {}
     try:

@@ -16,6 +16,8 @@ import ml_dtypes
 import numpy as np
 from safetensors import SafetensorError, safe_open
 
+from keras_siglip.files import file_inside
+
 __all__ = [
     "PICKLED_WEIGHTS_FILES",
     "SAFETENSORS_FILE",
@@ -32,15 +34,18 @@ PICKLED_WEIGHTS_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 def weight_files(path):
     """The safetensors files of model directory `path`, after refusing pickled weights.
 
+    Every file, the shards the index names included, must resolve inside `path`
+    (`keras_siglip.files.file_inside`).
+
     Raises:
         FileNotFoundError: no safetensors weights, or shards the index lists are missing.
-        ValueError: the weights are only pickled (`pytorch_model.bin`), or the index
-            has no `weight_map`.
+        ValueError: the weights are only pickled (`pytorch_model.bin`), the index
+            has no `weight_map`, or a file resolves outside `path`.
     """
-    single = os.path.join(path, SAFETENSORS_FILE)
+    single = file_inside(path, SAFETENSORS_FILE)
     if os.path.isfile(single):
         return [single]
-    index_file = os.path.join(path, SAFETENSORS_INDEX_FILE)
+    index_file = file_inside(path, SAFETENSORS_INDEX_FILE)
     if os.path.isfile(index_file):
         try:
             with open(index_file, encoding="utf-8") as file:
@@ -52,14 +57,20 @@ def weight_files(path):
             raise ValueError(
                 f"{index_file} has no 'weight_map' (an object from tensor names to shard files)."
             )
-        files = [os.path.join(path, name) for name in sorted(set(weight_map.values()))]
+        names = set(weight_map.values())
+        if not all(isinstance(name, str) and name for name in names):
+            raise ValueError(
+                f"{index_file} maps tensors to {sorted(map(repr, names))}; every shard "
+                "must be a file name (a non-empty string)."
+            )
+        files = [file_inside(path, name) for name in sorted(names)]
         absent = [file for file in files if not os.path.isfile(file)]
         if absent:
             raise FileNotFoundError(
                 f"{index_file} lists shards that are missing: {', '.join(absent)}."
             )
         return files
-    pickled = [name for name in PICKLED_WEIGHTS_FILES if os.path.isfile(os.path.join(path, name))]
+    pickled = [name for name in PICKLED_WEIGHTS_FILES if os.path.isfile(file_inside(path, name))]
     if pickled:
         raise ValueError(
             f"The transformers model directory {path} has its weights only as "

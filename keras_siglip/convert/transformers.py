@@ -34,6 +34,7 @@ from keras_siglip.convert.transformers_config import (
     is_transformers_directory,
     square_size,
 )
+from keras_siglip.files import file_inside
 from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
 
 __all__ = [
@@ -298,7 +299,7 @@ def _local_directory(path):
 
 
 def _read_json(path, name, required=True):
-    file = os.path.join(path, name)
+    file = file_inside(path, name)
     if not os.path.isfile(file):
         if not required:
             return None
@@ -348,7 +349,7 @@ def tokenizer_from_transformers(path, sequence_length=None):
         ValueError: special tokens that keras_siglip's tokenizer cannot reproduce.
     """
     path = _local_directory(path)
-    vocabulary = os.path.join(path, VOCABULARY_FILE)
+    vocabulary = file_inside(path, VOCABULARY_FILE)
     if not os.path.isfile(vocabulary):
         raise FileNotFoundError(
             f"The transformers model directory {path} has no {VOCABULARY_FILE}, the "
@@ -426,7 +427,7 @@ def preprocessor_from_transformers(path, sequence_length=None):
                 f"{IMAGE_PROCESSOR_FILE} nor {CONFIG_FILE} to take the image size from."
             )
         return SigLIPPreprocessor(tokenizer, image_size=model_size)
-    file = os.path.join(path, IMAGE_PROCESSOR_FILE)
+    file = file_inside(path, IMAGE_PROCESSOR_FILE)
     _check_normalisation(processor, file)
     image_size = _processor_image_size(processor, file)
     if model_size is not None and image_size != model_size:

@@ -4,6 +4,9 @@ and turning its config into the constructor arguments of keras_siglip's towers."
 import json
 import os
 
+from keras_siglip.convert.weights import check_config_sizes
+from keras_siglip.files import file_inside
+
 __all__ = [
     "CONFIG_FILE",
     "TEXT_DEFAULTS",
@@ -41,6 +44,22 @@ VISION_DEFAULTS = {
     "layer_norm_eps": 1e-6,
     "vision_use_head": True,
 }
+# The config.json field behind each tower argument, for errors.
+FIELDS = {
+    ("image_encoder", "image_size"): "vision_config.image_size",
+    ("image_encoder", "patch_size"): "vision_config.patch_size",
+    ("image_encoder", "hidden_dim"): "vision_config.hidden_size",
+    ("image_encoder", "num_layers"): "vision_config.num_hidden_layers",
+    ("image_encoder", "num_heads"): "vision_config.num_attention_heads",
+    ("image_encoder", "intermediate_dim"): "vision_config.intermediate_size",
+    ("text_encoder", "vocabulary_size"): "text_config.vocab_size",
+    ("text_encoder", "sequence_length"): "text_config.max_position_embeddings",
+    ("text_encoder", "hidden_dim"): "text_config.hidden_size",
+    ("text_encoder", "num_layers"): "text_config.num_hidden_layers",
+    ("text_encoder", "num_heads"): "text_config.num_attention_heads",
+    ("text_encoder", "intermediate_dim"): "text_config.intermediate_size",
+    ("text_encoder", "embedding_dim"): "text_config.projection_size",
+}
 # transformers' names of the tanh approximation of GELU, which keras_siglip's MLP
 # computes (the three differ only in rounding of sqrt(2 / pi)).
 TANH_GELU_NAMES = ("gelu_pytorch_tanh", "gelu_new", "gelu_fast")
@@ -70,9 +89,9 @@ def is_transformers_directory(path):
     if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
         return False
     try:
-        with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as file:
+        with open(file_inside(path, CONFIG_FILE), encoding="utf-8") as file:
             config = json.load(file)
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a config linked outside the directory is none
         return False
     return isinstance(config, dict) and "model_type" in config
 
@@ -93,10 +112,10 @@ def config_from_transformers(hf_config):
         `keras_siglip.ImageEncoder` and `keras_siglip.TextEncoder`.
 
     Raises:
-        ValueError: not a SigLIP config, or one that keras_siglip's towers cannot
+        ValueError: not a SigLIP config, one that keras_siglip's towers cannot
             express (another activation, no pooling head, non-square images, a
-            text embedding size other than the image width); the message names
-            the field.
+            text embedding size other than the image width), or sizes above the
+            towers' ceilings (`check_config_sizes`); the message names the field.
 
     Example:
 
@@ -134,14 +153,7 @@ def config_from_transformers(hf_config):
     image_size = square_size("vision_config.image_size", vision["image_size"])
     patch_size = square_size("vision_config.patch_size", vision["patch_size"])
     projection_size = text["projection_size"] or text["hidden_size"]
-    if projection_size != vision["hidden_size"]:
-        raise ValueError(
-            f"{CONFIG_FILE} gives the text tower an output size "
-            f"(`text_config.projection_size`, default its `hidden_size`) of "
-            f"{projection_size} but the image tower a width of {vision['hidden_size']}; "
-            "both must embed into the same space."
-        )
-    return {
+    config = {
         "image_encoder": {
             "image_size": image_size,
             "patch_size": patch_size,
@@ -162,6 +174,15 @@ def config_from_transformers(hf_config):
             "layer_norm_epsilon": float(text["layer_norm_eps"]),
         },
     }
+    check_config_sizes(config, FIELDS, CONFIG_FILE)
+    if projection_size != vision["hidden_size"]:
+        raise ValueError(
+            f"{CONFIG_FILE} gives the text tower an output size "
+            f"(`text_config.projection_size`, default its `hidden_size`) of "
+            f"{projection_size} but the image tower a width of {vision['hidden_size']}; "
+            "both must embed into the same space."
+        )
+    return config
 
 
 def _check_model_type(model_type):

@@ -19,11 +19,13 @@ import numpy as np
 
 # Re-exported for the converters, which build their model through this module.
 from keras_siglip.model import build_siglip
+from keras_siglip.towers.variants import SIZE_CEILINGS, check_tower_sizes
 
 __all__ = [
     "Target",
     "assign_weights",
     "build_siglip",
+    "check_config_sizes",
     "direct",
     "reshaped",
     "scalar",
@@ -61,6 +63,44 @@ class Target:
         if self.scalar:
             return int(np.prod(shape)) == 1
         return tuple(shape) == tuple(self.checkpoint_shape)
+
+
+def check_config_sizes(config, fields, source):
+    """Refuse a checkpoint's tower sizes before anything is built or read.
+
+    Every size must be a positive integer within the towers' `SIZE_CEILINGS`
+    (`keras_siglip.towers.variants`), and each tower's parameter count within
+    `MAX_TOWER_PARAMETERS`: a hostile or mistyped configuration (a `hidden_size`
+    of 10,000,000) fails at once, naming the checkpoint's own field.
+
+    Args:
+        config: `{"image_encoder": {...}, "text_encoder": {...}}`, the towers'
+            constructor arguments read from the checkpoint.
+        fields: `{(tower, argument): the checkpoint's name for it}`, e.g.
+            `{("image_encoder", "hidden_dim"): "vision_config.hidden_size"}`.
+        source: the checkpoint's configuration in words (e.g. its file).
+
+    Raises:
+        ValueError: naming the field, the value and the ceiling.
+    """
+    for tower, arguments in config.items():
+        sizes = {name: value for name, value in arguments.items() if name in SIZE_CEILINGS}
+        for name, value in sizes.items():
+            field = fields.get((tower, name), f"{tower}.{name}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"{source} gives `{field}` as {value!r}; expected a positive integer."
+                )
+            if value > SIZE_CEILINGS[name]:
+                raise ValueError(
+                    f"{source} gives `{field}` as {value:,}, above the ceiling of "
+                    f"{SIZE_CEILINGS[name]:,} for a tower's `{name}`; raise "
+                    f"keras_siglip.towers.variants.SIZE_CEILINGS[{name!r}] to load it."
+                )
+        try:
+            check_tower_sizes(tower, **sizes)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
 
 
 def variable_name(owner, variable):

@@ -8,7 +8,8 @@ import tensorflow as tf
 from keras_siglip.preprocessing.image import _check_input_range, preprocess_images
 from keras_siglip.preprocessing.tokenizer import VOCABULARY_FILENAME, SigLIPTokenizer
 from keras_siglip import preset_hooks
-from keras_siglip.validation import check_positive_int, preset_file
+from keras_siglip.files import file_inside
+from keras_siglip.validation import check_positive_int
 
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 TOKENIZER_CONFIG_FILE = "tokenizer.json"
@@ -140,7 +141,7 @@ class SigLIPPreprocessor:
         tokenizer_config = _read_json(path, TOKENIZER_CONFIG_FILE, "SigLIPTokenizer")
         # Loading with the default config first makes vocabulary errors name the
         # vocabulary file and config errors the JSON file.
-        preset_file(path, os.path.join(TOKENIZER_ASSETS_DIR, VOCABULARY_FILENAME))
+        file_inside(path, os.path.join(TOKENIZER_ASSETS_DIR, VOCABULARY_FILENAME))
         vocabulary = SigLIPTokenizer.from_assets(os.path.join(path, TOKENIZER_ASSETS_DIR))
         tokenizer = _construct(
             SigLIPTokenizer, path, TOKENIZER_CONFIG_FILE, vocabulary.proto, **tokenizer_config
@@ -187,7 +188,7 @@ def _write_json(directory, filename, class_name, config):
 
 def _read_json(directory, filename, class_name):
     """The `config` of `directory/filename`, checked to be `class_name`'s."""
-    path = preset_file(directory, filename)
+    path = file_inside(directory, filename)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The preprocessor file {path!r} does not exist.")
     try:

@@ -49,7 +49,7 @@ import keras
 import numpy as np
 
 from keras_siglip.convert.weights import weights_file_differences
-from keras_siglip.validation import preset_file
+from keras_siglip.files import file_inside
 from keras_siglip.version import __version__
 
 CONFIG_FILE = "config.json"
@@ -317,7 +317,7 @@ def load_model_from_directory(model_class, path, load_weights=True):
             f"Could not build the model described by {os.path.join(path, CONFIG_FILE)}: {error}"
         ) from error
     if load_weights:
-        weights = preset_file(path, WEIGHTS_FILE)
+        weights = file_inside(path, WEIGHTS_FILE)
         if not os.path.isfile(weights):
             raise FileNotFoundError(
                 f"The preset at {path} has no {WEIGHTS_FILE}; pass `load_weights=False` to "
@@ -340,7 +340,7 @@ def load_model_from_directory(model_class, path, load_weights=True):
 
 def read_json(path, name):
     """Parse `name` inside directory `path`, naming the file in any error."""
-    file = preset_file(path, name)
+    file = file_inside(path, name)
     if not os.path.isfile(file):
         raise FileNotFoundError(f"The preset directory {path} has no {name}.")
     try:

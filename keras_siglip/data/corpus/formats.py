@@ -20,7 +20,15 @@ FORMATS = {
 }
 
 
-def open_corpus(path_or_glob, preprocessor, batch_size, image_root=None, **options):
+def open_corpus(
+    path_or_glob,
+    preprocessor,
+    batch_size,
+    image_root=None,
+    max_image_pixels=stages.MAX_IMAGE_PIXELS,
+    max_member_bytes=stages.MAX_MEMBER_BYTES,
+    **options,
+):
     """Batches from a corpus in any of the three formats, told apart by file name.
 
     `.tar` files are read by `webdataset_corpus`, `.tfrecord` / `.tfrecords` /
@@ -33,6 +41,10 @@ def open_corpus(path_or_glob, preprocessor, batch_size, image_root=None, **optio
         path_or_glob: a file, a folder or a glob.
         preprocessor, batch_size: as in `webdataset_corpus`.
         image_root: for caption tables, the folder of the images.
+        max_image_pixels: images whose header promises more pixels are skipped
+            undecoded (default 89,478,485, Pillow's limit), in every format.
+        max_member_bytes: tar members larger than this are skipped unread (default
+            64 MiB); for `.tar` shards only.
         **options: passed on to the format's function: `shuffle_buffer`,
             `repeat`, `seed`, ... and `keep`, a function `key -> bool` that
             chooses the samples read by their key (a tar member's key, a table's
@@ -51,6 +63,7 @@ def open_corpus(path_or_glob, preprocessor, batch_size, image_root=None, **optio
     ... )
     """
     corpus_format, files = corpus_files(path_or_glob)
+    options["max_image_pixels"] = max_image_pixels
     if corpus_format == "caption_table":
         return caption_table_corpus(
             files, preprocessor, batch_size, image_root=image_root, **options
@@ -60,8 +73,11 @@ def open_corpus(path_or_glob, preprocessor, batch_size, image_root=None, **optio
             f"`image_root` is for caption tables, but {path_or_glob!r} holds {corpus_format} "
             "files, which carry their images."
         )
-    function = webdataset_corpus if corpus_format == "webdataset" else tfrecord_corpus
-    return function(files, preprocessor, batch_size, **options)
+    if corpus_format == "webdataset":
+        return webdataset_corpus(
+            files, preprocessor, batch_size, max_member_bytes=max_member_bytes, **options
+        )
+    return tfrecord_corpus(files, preprocessor, batch_size, **options)
 
 
 def corpus_files(path_or_glob):

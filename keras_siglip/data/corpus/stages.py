@@ -9,11 +9,13 @@ counts and drops unusable samples, and batches the rest.
 """
 
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from keras_siglip.data.exif import upright
+from keras_siglip.data.image_header import image_pixels
 from keras_siglip.preprocessing import SigLIPPreprocessor
 from keras_siglip.preprocessing.image import preprocess_decoded, rgb_over_white
 from keras_siglip.validation import check_positive_int
@@ -27,11 +29,23 @@ REASONS = (
     "missing_caption",  # an image without a caption
     "bad_caption",  # a caption that is not UTF-8 text (or a .json that is not JSON)
     "empty_caption",  # a caption with no words left after canonicalisation
+    "image_over_pixel_limit",  # a header promising more than `max_image_pixels`: not decoded
+    "member_over_byte_limit",  # a tar member larger than `max_member_bytes`: not read
 )
 OK = 0
 STATUS = {reason: code for code, reason in enumerate(REASONS, start=1)}
-# Marks the end of a file or of the whole stream; never a sample, never counted.
+# Marks the end of a file; never a sample, never counted.
 END = len(REASONS) + 1
+# Marks the end of one pass over all the files; never a sample, never counted.
+PASS_END = END + 1
+
+# Pillow's `Image.MAX_IMAGE_PIXELS`: images whose header promises more are skipped
+# undecoded (decoding 20,000 x 20,000 pixels takes gigabytes).
+MAX_IMAGE_PIXELS = 89_478_485
+# Tar members larger than this are skipped without being read into memory.
+MAX_MEMBER_BYTES = 64 * 2**20
+# Samples after which a corpus that skips more than half of them gets a warning.
+WARN_AFTER_SAMPLES = 1000
 
 # Samples a reading generator hands to TensorFlow at once: one Python call per chunk
 # instead of one per sample.
@@ -54,7 +68,8 @@ class SkippedSamples:
     "unreadable_file" (a file that cannot be read, or a shard or TFRecord file that
     is cut short or corrupt: counted once per file, the samples it held are lost),
     "bad_record", "missing_image", "bad_image", "missing_caption", "bad_caption",
-    "empty_caption". Every corpus function counts into the one you pass as
+    "empty_caption", "image_over_pixel_limit" (not decoded), "member_over_byte_limit"
+    (a tar member not read). Every corpus function counts into the one you pass as
     `skipped`, or a new one, available as the dataset's `skipped` attribute.
 
     Example:
@@ -109,7 +124,7 @@ def count_samples(skipped, status, count=1):
     marker is read, every status other than `OK` is a skip under its reason.
     """
     status, count = tf.convert_to_tensor(status, tf.int32), tf.cast(count, tf.int64)
-    read = tf.where(status == END, tf.constant(0, tf.int64), count)
+    read = tf.where(status >= END, tf.constant(0, tf.int64), count)
     by_status = tf.one_hot(status, END + 1, dtype=tf.int64) * count
     return skipped._counts.assign_add(tf.concat([[read], by_status[1:END]], 0))
 
@@ -130,6 +145,7 @@ class Settings:
         seed,
         skipped,
         files_in_parallel,
+        max_image_pixels=MAX_IMAGE_PIXELS,
     ):
         if not isinstance(preprocessor, SigLIPPreprocessor):
             raise TypeError(
@@ -137,6 +153,7 @@ class Settings:
             )
         check_positive_int("batch_size", batch_size)
         check_positive_int("files_in_parallel", files_in_parallel)
+        check_positive_int("max_image_pixels", max_image_pixels)
         if (
             isinstance(shuffle_buffer, bool)
             or not isinstance(shuffle_buffer, int)
@@ -163,6 +180,10 @@ class Settings:
         self.seed = seed
         self.files_in_parallel = files_in_parallel
         self.skipped = skipped if skipped is not None else SkippedSamples()
+        self.max_image_pixels = max_image_pixels
+        # The files being read, for the error when none of them holds a sample:
+        # set by the format once it has listed them.
+        self.files = []
 
 
 def check_keep(keep):
@@ -282,12 +303,13 @@ class Chunk:
 
 
 def file_dataset(files, settings):
-    """File names (and what goes with them), shuffled and repeated as asked."""
+    """File names (and what goes with them), shuffled as asked (once per pass:
+    `shuffle_and_end` repeats the passes)."""
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if settings.shuffle:
         count = len(files[0]) if isinstance(files, tuple) else len(files)
         dataset = dataset.shuffle(count, seed=settings.seed, reshuffle_each_iteration=True)
-    return dataset.repeat() if settings.repeat else dataset
+    return dataset
 
 
 def interleave(file_names, read_file, file_count, settings):
@@ -300,16 +322,20 @@ def interleave(file_names, read_file, file_count, settings):
 
 
 def shuffle_and_end(samples, settings):
-    """Shuffles raw samples and ends the stream with an end marker.
+    """Shuffles one pass of raw samples, ends it with a `PASS_END` marker, and
+    repeats the passes as asked.
 
-    The marker lets `map_skipping_errors` count failures among the last samples.
+    The marker lets `map_skipping_errors` count failures among the last samples,
+    and `check_passes` tell a pass without a usable sample. It follows the shuffle,
+    so it comes after every sample of its pass (the buffer drains at each pass).
     """
     if settings.shuffle:
         samples = samples.shuffle(
             settings.shuffle_buffer, seed=settings.seed, reshuffle_each_iteration=True
         )
-    end = {"image": tf.constant(""), "caption": tf.constant(""), "status": tf.constant(END)}
-    return samples.concatenate(tf.data.Dataset.from_tensors(end))
+    end = {"image": tf.constant(""), "caption": tf.constant(""), "status": tf.constant(PASS_END)}
+    samples = samples.concatenate(tf.data.Dataset.from_tensors(end))
+    return samples.repeat() if settings.repeat else samples
 
 
 def map_skipping_errors(samples, function, reason, skipped):
@@ -354,6 +380,13 @@ def batches(samples, settings, shuffled=False):
         status = tf.where(
             (sample["status"] == OK) & ~is_text, STATUS["bad_caption"], sample["status"]
         )
+        pixels = tf.numpy_function(
+            lambda contents: np.int64(image_pixels(contents)), [sample["image"]], tf.int64,
+            stateful=False,
+        )
+        pixels.set_shape([])
+        too_large = (status == OK) & (pixels > settings.max_image_pixels)
+        status = tf.where(too_large, STATUS["image_over_pixel_limit"], status)
         usable = status == OK
         size = preprocessor.image_size
         images = tf.cond(
@@ -376,7 +409,7 @@ def batches(samples, settings, shuffled=False):
             return {**sample, "status": tf.identity(sample["status"])}
 
     result = (
-        prepared.map(count, num_parallel_calls=tf.data.AUTOTUNE)
+        check_passes(prepared.map(count, num_parallel_calls=tf.data.AUTOTUNE), settings)
         .filter(lambda sample: sample["status"] == OK)
         .map(lambda sample: {"images": sample["images"], "token_ids": sample["token_ids"]})
         .batch(
@@ -389,6 +422,73 @@ def batches(samples, settings, shuffled=False):
     )
     result.skipped = settings.skipped
     return result
+
+
+def check_passes(samples, settings):
+    """Raise when a whole pass over the files gave no usable sample; warn once when
+    more than half of the first `WARN_AFTER_SAMPLES` samples were skipped.
+
+    Runs in order (a `scan`), after the samples are counted: a corpus whose every
+    sample is unusable ends with an error that names its files and the skip counts,
+    instead of repeating forever without a batch.
+    """
+    skipped = settings.skipped
+    files = describe(settings.files)
+    reasons = tf.constant(REASONS)
+
+    def reason_counts():
+        counts = skipped._counts[1:END]
+        listed = tf.strings.as_string(counts) + " " + reasons
+        return tf.strings.reduce_join(tf.boolean_mask(listed, counts > 0), separator=", ")
+
+    def fail():
+        opening = (
+            f"The corpus files {files} hold no usable sample: a whole pass over them "
+            "skipped every one ("
+        )
+        closing = "). See SkippedSamples for what each reason means."
+        message = tf.strings.join([opening, reason_counts(), closing])
+        with tf.control_dependencies([tf.debugging.Assert(False, [message], summarize=1)]):
+            return tf.constant(0, tf.int64)
+
+    def warn(message):
+        warnings.warn(message.numpy().decode(), stacklevel=1)
+        return np.int64(0)
+
+    def step(state, sample):
+        usable_in_pass, warned = state
+        status = sample["status"]
+        is_pass_end = status == PASS_END
+        usable_in_pass += tf.cast(status == OK, tf.int64)
+        checked = tf.cond(
+            is_pass_end & (usable_in_pass == 0), fail, lambda: tf.constant(0, tf.int64)
+        )
+        # The counts, not this stage's samples: those that failed to decode were
+        # dropped before it, and counted.
+        counts = skipped._counts.read_value()
+        seen, skipped_count = counts[0], tf.reduce_sum(counts[1:END])
+        due = (
+            ~warned
+            & ((seen >= WARN_AFTER_SAMPLES) | is_pass_end)
+            & (2 * skipped_count > seen)
+        )
+        opening = f"More than half of the first samples of the corpus files {files} were skipped ("
+        warning = tf.cond(
+            due,
+            lambda: tf.py_function(
+                warn,
+                [tf.strings.join([opening, reason_counts(), "); check the corpus."])],
+                tf.int64,
+            ),
+            lambda: tf.constant(0, tf.int64),
+        )
+        warned = warned | due | (seen >= WARN_AFTER_SAMPLES) | is_pass_end
+        usable_in_pass = tf.where(is_pass_end, tf.constant(0, tf.int64), usable_in_pass)
+        with tf.control_dependencies([checked, warning]):
+            sample = tf.nest.map_structure(tf.identity, sample)
+        return (usable_in_pass, warned), sample
+
+    return samples.scan((tf.constant(0, tf.int64), tf.constant(False)), step)
 
 
 def pipeline_options():

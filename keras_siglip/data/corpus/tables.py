@@ -28,6 +28,7 @@ def caption_table_corpus(
     skipped=None,
     files_in_parallel=4,
     keep=None,
+    max_image_pixels=stages.MAX_IMAGE_PIXELS,
 ):
     """Batches from a CSV, TSV or Parquet table of image paths and captions.
 
@@ -47,14 +48,15 @@ def caption_table_corpus(
         image_column: the column of image paths.
         caption_column: the column of captions.
         shuffle_buffer, repeat, drop_remainder, seed, shard, skipped,
-            files_in_parallel: as in `webdataset_corpus` (`files_in_parallel` tables
+            files_in_parallel, max_image_pixels: as in `webdataset_corpus` (`files_in_parallel` tables
             are streamed at the same time).
         keep: as in `webdataset_corpus`; a row's key is its image path as the
             table writes it (before `image_root`), so an image's captions share it.
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
-        `SkippedSamples` as its `skipped` attribute.
+        `SkippedSamples` as its `skipped` attribute; it raises when a whole pass
+        gives no usable sample, as `webdataset_corpus`'s does.
 
     Example:
 
@@ -71,6 +73,7 @@ def caption_table_corpus(
         seed,
         skipped,
         files_in_parallel,
+        max_image_pixels,
     )
     tables = stages.list_files(table, TABLE_EXTENSIONS, "table")
     if image_root is not None and not tf.io.gfile.isdir(os.fspath(image_root)):
@@ -84,6 +87,7 @@ def caption_table_corpus(
         row_shard = (index, count)
     else:
         tables, row_shard = stages.shard_files(tables, (index, count)), (0, 1)
+    settings.files = tables
     roots = [
         os.fspath(image_root) if image_root is not None else os.path.dirname(path)
         for path in tables

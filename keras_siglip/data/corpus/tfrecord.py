@@ -26,6 +26,7 @@ def tfrecord_corpus(
     skipped=None,
     files_in_parallel=4,
     keep=None,
+    max_image_pixels=stages.MAX_IMAGE_PIXELS,
 ):
     """Batches from TFRecord files of `tf.train.Example`s.
 
@@ -42,13 +43,14 @@ def tfrecord_corpus(
         image_feature: the name of the image feature.
         caption_feature: the name of the caption feature.
         shuffle_buffer, repeat, drop_remainder, seed, shard, skipped,
-            files_in_parallel: as in `webdataset_corpus`.
+            files_in_parallel, max_image_pixels: as in `webdataset_corpus`.
         keep: as in `webdataset_corpus`; a record's key is its file's base name and
             its index in the file, `"NAME:INDEX"` (`"train-00000.tfrecord:41"`).
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
-        `SkippedSamples` as its `skipped` attribute.
+        `SkippedSamples` as its `skipped` attribute; it raises when a whole pass
+        gives no usable sample, as `webdataset_corpus`'s does.
 
     Example:
 
@@ -70,8 +72,10 @@ def tfrecord_corpus(
         seed,
         skipped,
         files_in_parallel,
+        max_image_pixels,
     )
     paths = stages.shard_files(stages.list_files(files, TFRECORD_EXTENSIONS, "files"), shard)
+    settings.files = paths
     sizes = np.array([tf.io.gfile.stat(path).length for path in paths], dtype=np.int64)
     file_names = stages.file_dataset((paths, sizes), settings)
     keep = stages.check_keep(keep)

@@ -8,7 +8,8 @@ import tarfile
 import tensorflow as tf
 
 from keras_siglip.data.corpus import stages
-from keras_siglip.data.corpus.stages import OK, STATUS
+from keras_siglip.data.corpus.stages import MAX_MEMBER_BYTES, OK, STATUS
+from keras_siglip.validation import check_positive_int
 
 WEBDATASET_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp")
 
@@ -25,6 +26,8 @@ def webdataset_corpus(
     skipped=None,
     files_in_parallel=4,
     keep=None,
+    max_image_pixels=stages.MAX_IMAGE_PIXELS,
+    max_member_bytes=stages.MAX_MEMBER_BYTES,
 ):
     """Batches from WebDataset tar shards (img2dataset's output format).
 
@@ -58,10 +61,18 @@ def webdataset_corpus(
             (e.g. `HoldOut.keep` for training, `HoldOut.is_validation` for its
             validation pairs). The key is the member name up to the first dot of its
             base name, with its folder inside the tar (`"000000042"`).
+        max_image_pixels: images whose header promises more pixels (width times
+            height) are skipped without being decoded, as "image_over_pixel_limit".
+            The default is Pillow's `Image.MAX_IMAGE_PIXELS`, 89,478,485.
+        max_member_bytes: tar members larger than this are skipped without being
+            read, as "member_over_byte_limit" (default 64 MiB).
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
-        `SkippedSamples` as its `skipped` attribute.
+        `SkippedSamples` as its `skipped` attribute. Iterating it raises a
+        `tf.errors.InvalidArgumentError` naming the files and the skip counts when a
+        whole pass over the files gives no usable sample (with `repeat` too), and
+        warns once when more than half of the first 1,000 samples are skipped.
 
     Example:
 
@@ -94,13 +105,16 @@ def webdataset_corpus(
         seed,
         skipped,
         files_in_parallel,
+        max_image_pixels,
     )
+    check_positive_int("max_member_bytes", max_member_bytes)
     paths = stages.shard_files(stages.list_files(files, (".tar",), "files"), shard)
+    settings.files = paths
     read_shard = functools.partial(tar_samples, keep=stages.check_keep(keep))
 
     def read_file(path):
         samples = tf.data.Dataset.from_generator(
-            read_shard, args=(path,), output_signature=stages.RAW_SIGNATURE
+            read_shard, args=(path, max_member_bytes), output_signature=stages.RAW_SIGNATURE
         )
         return samples.unbatch()
 
@@ -110,14 +124,17 @@ def webdataset_corpus(
     return stages.batches(samples, settings)
 
 
-def tar_samples(path, keep=None):
+def tar_samples(path, max_member_bytes=MAX_MEMBER_BYTES, keep=None):
     """Chunks of raw samples of one tar shard (runs in Python, inside `from_generator`).
 
     The archive is streamed (`r|`): a sample is complete when a member of the next
-    key begins, and each member is read once, by `read_member`, as it comes. With
-    `keep`, only the samples whose key it accepts.
+    key begins, and each member is read once, by `read_member`, as it comes. A
+    member larger than `max_member_bytes` is never read (`tarfile` skips over it):
+    its sample counts as "member_over_byte_limit". With `keep`, only the samples
+    whose key it accepts.
     """
     path = path.decode() if isinstance(path, bytes) else path
+    max_member_bytes = int(max_member_bytes)
     chunk = stages.Chunk()
     current_key, members = None, {}
     try:
@@ -140,7 +157,7 @@ def tar_samples(path, keep=None):
                     if len(chunk) == stages.GENERATOR_CHUNK:
                         yield chunk.arrays()
                 current_key = key
-                members[extension.lower()] = read_member(archive, member)
+                members[extension.lower()] = read_member(archive, member, max_member_bytes)
     except (tarfile.TarError, OSError, tf.errors.OpError, EOFError):
         members = {}  # the half-read sample is lost with the rest of the shard
         chunk.add(b"", b"", STATUS["unreadable_file"])
@@ -150,18 +167,29 @@ def tar_samples(path, keep=None):
         yield chunk.arrays()
 
 
-def read_member(archive, member):
-    """The contents of the file `member` of the streamed tar `archive`.
+def read_member(archive, member, max_member_bytes=MAX_MEMBER_BYTES):
+    """The contents of the file `member` of the streamed tar `archive`, or
+    `OVERSIZED` for a member above `max_member_bytes` (its size from the tar header:
+    nothing is read).
 
     The one place that reads a member's bytes; it raises what `tarfile` raises for
     a member cut short.
     """
+    if member.size > max_member_bytes:
+        return OVERSIZED
     return archive.extractfile(member).read()
+
+
+# Stands for a member that was too large to read.
+OVERSIZED = object()
 
 
 def webdataset_sample(members):
     """`(image bytes, caption bytes, status)` of one sample's members."""
     image = next((members[e] for e in WEBDATASET_IMAGE_EXTENSIONS if e in members), None)
+    caption_member = members.get("txt", members.get("json"))
+    if image is OVERSIZED or caption_member is OVERSIZED:
+        return b"", b"", STATUS["member_over_byte_limit"]
     if "txt" in members:
         caption, status = members["txt"], OK
     elif "json" in members:
