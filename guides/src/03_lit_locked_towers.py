@@ -56,7 +56,8 @@ import numpy as np
 
 import keras_siglip
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
-from keras_siglip.data import augment, load_emoji
+from keras_siglip.data import load_emoji
+from keras_siglip.data.emoji_batches import TrainingStream
 from keras_siglip.evaluation import RetrievalEvaluation, ZeroShotEvaluation, retrieval_metrics
 from keras_siglip.preprocessing import preprocess_images, train_sentencepiece
 from keras_siglip.training import GradientCachedSigLiT, cache_image_embeddings
@@ -131,7 +132,6 @@ tokenizer = SigLIPTokenizer(
 )
 preprocessor = SigLIPPreprocessor(tokenizer, image_size=IMAGE_SIZE)
 train_images = preprocess_images(data.train.images, IMAGE_SIZE)
-digit_images = preprocess_images(data.digits_train.images, IMAGE_SIZE)
 test_images = preprocess_images(data.test.images, IMAGE_SIZE)
 test_ids = tokenizer(data.test.captions)
 digit_test_images = preprocess_images(data.digits_test.images, IMAGE_SIZE)
@@ -140,27 +140,22 @@ print(f"{len(data.train)} training emoji, {len(data.test)} held out; "
       f"{tokenizer.vocabulary_size} pieces")
 
 # %% [markdown]
-# Training batches are drawn as the main job (`keras-siglip train`) draws them: 44
-# distinct emoji and two images of each digit, each captioned with one of its names
-# at random, and randomly rotated, zoomed and shifted. Two callbacks measure
+# Training batches come from the main job's generator (`keras-siglip train`),
+# `keras_siglip.data.emoji_batches.TrainingStream`: 44 distinct emoji and two images
+# of each digit, each captioned with one of its names at random, and randomly
+# rotated, zoomed and shifted. Two callbacks measure
 # held-out numbers after every epoch: retrieval among the 300 held-out emoji
 # (`RetrievalEvaluation`) and zero-shot classification of the held-out digits
 # (`ZeroShotEvaluation`).
 
 # %%
-digits_by_class = [np.flatnonzero(data.digits_train.labels == label) for label in range(10)]
+def training_batches(seed):
+    """Endless `(inputs,)` one-tuples: no targets, the pairs are their own labels."""
+    return TrainingStream(data, preprocessor, batch_size=BATCH_SIZE, seed=seed).batches()
 
 
-def training_batches(seed, digits_per_class=2):
-    rng = np.random.default_rng(seed)
-    while True:
-        emoji = rng.choice(len(train_images), BATCH_SIZE - 10 * digits_per_class, replace=False)
-        digits = np.concatenate([rng.choice(items, digits_per_class, replace=False) for items in digits_by_class])
-        choices = [data.train.caption_choices[i] for i in emoji] + [data.digits_train.caption_choices[i] for i in digits]
-        images = np.concatenate([train_images[emoji], digit_images[digits]])
-        token_ids = tokenizer([c[rng.integers(len(c))] for c in choices])
-        # A one-tuple: the inputs, and no targets (the pairs are their own labels).
-        yield ({"images": augment(images, rng), "token_ids": token_ids},)
+(example,) = next(training_batches(seed=0))
+print({key: (value.shape, value.dtype) for key, value in example.items()})
 
 
 def evaluation_callbacks():
@@ -477,9 +472,11 @@ print("loss of three steps on the same batch:", [f"{value:.4f}" for value in los
 # micro-batched step by 12 MiB, at the price of time: 2.15 s against 1.94 s here
 # (an extra forward pass, and 13 micro-batches instead of one pass; rough times, on a
 # shared machine). Memory is what limits the batch on an accelerator, and the
-# micro-batched step's memory does not grow with B beyond the embeddings: the
-# README's table ("SigLiT at very large batch") records a step at B = 65,536 (4.3
-# billion pairs) in under 1 GiB beyond the inputs, on two CPU cores.
+# micro-batched step's memory does not grow with B beyond the embeddings:
+# [docs/large_batch_siglit.md](../docs/large_batch_siglit.md) reports a step at
+# B = 65,536 (4.3 billion pairs) in under 1 GiB beyond the inputs, on two CPU cores
+# (the table is in
+# [benchmarks/README.md](../benchmarks/README.md#siglit-at-a-very-large-batch-siglit_large_batchpy)).
 #
 # ### Held-out retrieval against the loss batch size
 #
