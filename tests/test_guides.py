@@ -119,3 +119,45 @@ def test_strip_library_noise_removes_only_start_up_lines():
     assert [output.text for output in second.outputs] == [kept_warning]
     assert prose.source.startswith("I0000")
     assert build.strip_library_noise(notebook) == 0
+
+
+def test_with_source_prose_copies_markdown_and_keeps_outputs():
+    import nbformat
+
+    output = nbformat.v4.new_output("stream", name="stdout", text="42\n")
+    committed = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Old title"),
+            nbformat.v4.new_code_cell("print(42)", execution_count=1, outputs=[output]),
+            nbformat.v4.new_markdown_cell("unchanged"),
+        ]
+    )
+    source = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# New title"),
+            nbformat.v4.new_code_cell("print(42)\n"),
+            nbformat.v4.new_markdown_cell("unchanged"),
+        ]
+    )
+    assert build.with_source_prose(committed, source) == 1
+    assert _cells(committed) == _cells(source)
+    code = committed.cells[1]
+    assert (code.execution_count, code.outputs[0].text) == (1, "42\n")
+
+
+def test_with_source_prose_refuses_changed_code_or_cells():
+    import nbformat
+
+    def notebook(*cells):
+        return nbformat.v4.new_notebook(cells=list(cells))
+
+    committed = notebook(nbformat.v4.new_markdown_cell("a"), nbformat.v4.new_code_cell("x = 1"))
+    with pytest.raises(ValueError, match="code cell 1 differs"):
+        build.with_source_prose(
+            committed,
+            notebook(nbformat.v4.new_markdown_cell("b"), nbformat.v4.new_code_cell("x = 2")),
+        )
+    with pytest.raises(ValueError, match="added, removed or reordered"):
+        build.with_source_prose(committed, notebook(nbformat.v4.new_markdown_cell("b")))
+    # Nothing was copied before the refusal.
+    assert committed.cells[0].source == "a"
