@@ -40,9 +40,7 @@ SCALE_VARIABLE = "KERAS_SIGLIP_GUIDE_SCALE"
 
 def guide_names():
     """The guides, sorted by name: one per `guides/src/*.py`."""
-    return sorted(
-        name[: -len(".py")] for name in os.listdir(SOURCES) if name.endswith(".py")
-    )
+    return sorted(name[: -len(".py")] for name in os.listdir(SOURCES) if name.endswith(".py"))
 
 
 def source_path(name):
@@ -72,8 +70,10 @@ def read_source(name):
 # TF_CPP_MIN_LOG_LEVEL cannot silence them). They say nothing about the guide.
 NOISE_PATTERNS = (
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"[IWE]\d{4} [\d:.]+ +\d+ (cudart_stub|cuda_platform|cuda_executor|cpu_feature_guard|"
-    r"cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc:\d+\]",
+    (
+        r"[IWE]\d{4} [\d:.]+ +\d+ (cudart_stub|cuda_platform|cuda_executor|cpu_feature_guard|"
+        r"cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc:\d+\]"
+    ),
     r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
     r"All log messages before absl::InitializeLog",
     # On CPUs with AVX-512 (TensorFlow 2.21 turns oneDNN on there):

@@ -67,9 +67,7 @@ class TrainingStream:
             tokenized_choices(split.caption_choices, preprocessor.tokenizer) for split in splits
         ]
         labels = data.digits_train.labels
-        self.digits_by_class = [
-            (labels == label).nonzero()[0] for label in range(self.num_classes)
-        ]
+        self.digits_by_class = [(labels == label).nonzero()[0] for label in range(self.num_classes)]
         self.num_emoji = min(batch_size - self.num_classes * digits_per_class, len(data.train))
         if self.num_emoji + self.num_classes * digits_per_class < batch_size:
             raise ValueError(
