@@ -20,6 +20,11 @@ Usage:
     python guides/build.py                     # every guide, full scale, writes guides/*.ipynb
     python guides/build.py 02_training_from_scratch
     python guides/build.py --scale ci --output-dir /tmp/guides   # a quick check
+    python guides/build.py --prose-only 04_distributed_training  # markdown edits only
+
+`--prose-only` copies the source's markdown cells into the committed notebook without
+running anything, keeping the outputs of its last full run; it refuses when the code
+cells differ from the source's, or when cells were added, removed or reordered.
 """
 
 import argparse
@@ -35,9 +40,7 @@ SCALE_VARIABLE = "KERAS_SIGLIP_GUIDE_SCALE"
 
 def guide_names():
     """The guides, sorted by name: one per `guides/src/*.py`."""
-    return sorted(
-        name[: -len(".py")] for name in os.listdir(SOURCES) if name.endswith(".py")
-    )
+    return sorted(name[: -len(".py")] for name in os.listdir(SOURCES) if name.endswith(".py"))
 
 
 def source_path(name):
@@ -67,8 +70,10 @@ def read_source(name):
 # TF_CPP_MIN_LOG_LEVEL cannot silence them). They say nothing about the guide.
 NOISE_PATTERNS = (
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"[IWE]\d{4} [\d:.]+ +\d+ (cudart_stub|cuda_platform|cuda_executor|cpu_feature_guard|"
-    r"cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc:\d+\]",
+    (
+        r"[IWE]\d{4} [\d:.]+ +\d+ (cudart_stub|cuda_platform|cuda_executor|cpu_feature_guard|"
+        r"cuda_dnn|cuda_fft|cuda_blas|computation_placer)\.cc:\d+\]"
+    ),
     r"To enable the following instructions: .* in other operations, rebuild TensorFlow",
     r"All log messages before absl::InitializeLog",
     # On CPUs with AVX-512 (TensorFlow 2.21 turns oneDNN on there):
@@ -137,6 +142,57 @@ def execute(name, scale="full", timeout=1800, backend="jax"):
     return notebook
 
 
+def with_source_prose(committed, source):
+    """`committed` with its markdown cells replaced by `source`'s, in place.
+
+    Args:
+        committed: an executed notebook (`nbformat`), e.g. `guides/<name>.ipynb`.
+        source: the guide's source as a notebook (`read_source`).
+
+    Returns:
+        The number of markdown cells whose text changed.
+
+    Raises:
+        ValueError: if the two differ in anything but markdown text: the number,
+            kinds or order of their cells, or the source of a code cell. Those
+            changes need a run (`build.py NAME`).
+    """
+    kinds = [cell.cell_type for cell in committed.cells]
+    source_kinds = [cell.cell_type for cell in source.cells]
+    if kinds != source_kinds:
+        raise ValueError(
+            f"`committed` has cells {kinds} but the source has {source_kinds}; "
+            "added, removed or reordered cells need a run, not `--prose-only`."
+        )
+    pairs = list(zip(committed.cells, source.cells))
+    for index, (cell, new) in enumerate(pairs):
+        if cell.cell_type == "code" and cell.source.strip() != new.source.strip():
+            raise ValueError(
+                f"code cell {index} differs from the source's; changed code needs a "
+                "run, not `--prose-only`."
+            )
+    changed = 0
+    for cell, new in pairs:
+        if cell.cell_type == "markdown" and cell.source != new.source:
+            cell.source = new.source
+            changed += 1
+    return changed
+
+
+def write_notebook(notebook, path):
+    """Write `notebook` to `path` through a temporary sibling, so a failed write
+    leaves the previous notebook whole."""
+    import nbformat
+
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        nbformat.write(notebook, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def main():
     import nbformat
 
@@ -149,6 +205,11 @@ def main():
         help="where to write the executed notebooks (default: guides/)",
     )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument(
+        "--prose-only",
+        action="store_true",
+        help="copy the sources' markdown cells into the notebooks without running them",
+    )
     arguments = parser.parse_args()
     names = arguments.names or guide_names()
     unknown = sorted(set(names) - set(guide_names()))
@@ -156,12 +217,22 @@ def main():
         parser.error(f"unknown guides {unknown}; the guides are {guide_names()}")
     os.makedirs(arguments.output_dir, exist_ok=True)
     for name in names:
+        if arguments.prose_only:
+            notebook = nbformat.read(notebook_path(name), as_version=4)
+            try:
+                changed = with_source_prose(notebook, read_source(name))
+            except ValueError as error:
+                parser.error(f"{name}: {error}")
+            path = os.path.join(arguments.output_dir, f"{name}.ipynb")
+            write_notebook(notebook, path)
+            print(f"{name}: {changed} markdown cells updated in {path}", flush=True)
+            continue
         start = time.perf_counter()
         print(f"{name}: running at {arguments.scale} scale ...", flush=True)
         notebook = execute(name, arguments.scale, arguments.timeout)
         strip_library_noise(notebook)
         path = os.path.join(arguments.output_dir, f"{name}.ipynb")
-        nbformat.write(notebook, path)
+        write_notebook(notebook, path)
         print(f"{name}: wrote {path} in {time.perf_counter() - start:.0f} s", flush=True)
 
 

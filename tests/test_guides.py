@@ -47,8 +47,7 @@ def test_committed_notebook_is_the_executed_source(name):
     assert os.path.exists(path), f"{path} is missing: run `python guides/build.py {name}`"
     committed = nbformat.read(path, as_version=4)
     assert _cells(committed) == _cells(build.read_source(name)), (
-        f"{path} differs from guides/src/{name}.py: rebuild it with "
-        f"`python guides/build.py {name}`"
+        f"{path} differs from guides/src/{name}.py: rebuild it with `python guides/build.py {name}`"
     )
     code_cells = [cell for cell in committed.cells if cell.cell_type == "code"]
     assert code_cells, f"{name} has no code"
@@ -59,10 +58,7 @@ def test_committed_notebook_is_the_executed_source(name):
         f"{name}: cells were not run once each, top to bottom (execution counts {counts})"
     )
     errors = [
-        output
-        for cell in code_cells
-        for output in cell.outputs
-        if output.output_type == "error"
+        output for cell in code_cells for output in cell.outputs if output.output_type == "error"
     ]
     assert not errors, f"{name}: committed with an error output: {errors[0].get('ename')}"
     assert build.strip_library_noise(committed) == 0, (
@@ -106,7 +102,9 @@ def test_strip_library_noise_removes_only_start_up_lines():
             ),
             nbformat.v4.new_code_cell(
                 "fit()",
-                outputs=[nbformat.v4.new_output("stream", name="stderr", text=noise + kept_warning)],
+                outputs=[
+                    nbformat.v4.new_output("stream", name="stderr", text=noise + kept_warning)
+                ],
             ),
             nbformat.v4.new_markdown_cell("I0000 cudart_stub.cc:31] prose is left alone"),
         ]
@@ -119,3 +117,45 @@ def test_strip_library_noise_removes_only_start_up_lines():
     assert [output.text for output in second.outputs] == [kept_warning]
     assert prose.source.startswith("I0000")
     assert build.strip_library_noise(notebook) == 0
+
+
+def test_with_source_prose_copies_markdown_and_keeps_outputs():
+    import nbformat
+
+    output = nbformat.v4.new_output("stream", name="stdout", text="42\n")
+    committed = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Old title"),
+            nbformat.v4.new_code_cell("print(42)", execution_count=1, outputs=[output]),
+            nbformat.v4.new_markdown_cell("unchanged"),
+        ]
+    )
+    source = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# New title"),
+            nbformat.v4.new_code_cell("print(42)\n"),
+            nbformat.v4.new_markdown_cell("unchanged"),
+        ]
+    )
+    assert build.with_source_prose(committed, source) == 1
+    assert _cells(committed) == _cells(source)
+    code = committed.cells[1]
+    assert (code.execution_count, code.outputs[0].text) == (1, "42\n")
+
+
+def test_with_source_prose_refuses_changed_code_or_cells():
+    import nbformat
+
+    def notebook(*cells):
+        return nbformat.v4.new_notebook(cells=list(cells))
+
+    committed = notebook(nbformat.v4.new_markdown_cell("a"), nbformat.v4.new_code_cell("x = 1"))
+    with pytest.raises(ValueError, match="code cell 1 differs"):
+        build.with_source_prose(
+            committed,
+            notebook(nbformat.v4.new_markdown_cell("b"), nbformat.v4.new_code_cell("x = 2")),
+        )
+    with pytest.raises(ValueError, match="added, removed or reordered"):
+        build.with_source_prose(committed, notebook(nbformat.v4.new_markdown_cell("b")))
+    # Nothing was copied before the refusal.
+    assert committed.cells[0].source == "a"

@@ -89,15 +89,16 @@ print(f"keras {keras.__version__}, backend {keras.backend.backend()}, scale {SCA
 # ```
 #
 # Here we call the same command line through the Python that runs this notebook, and
-# write into a temporary directory. Its defaults are what the README documents (1,800
+# write into a temporary directory. Its defaults are what
+# [docs/main_job.md](../docs/main_job.md) documents (1,800
 # steps of 128 image-text pairs, AdamW with warm-up and cosine decay, 300 emoji and a
 # quarter of the digits held out); to keep this guide to a few minutes we ask for
 # 1,000 steps of 64 pairs, under a third of the default's pairs, so the model is
-# weaker than the README's. We also ask for what this guide was first written with:
+# weaker than the default run's. We also ask for what this guide was first written with:
 # the `Nano/8` towers (4 image and 2 text layers of width 128; the default,
 # `Nano-i5t1/8`, moves one text layer to the image tower), 300 emoji held out at
 # random (the default now holds out only emoji whose words training captions use, see
-# the README), each held-out image embedded once (the default also averages augmented
+# [docs/main_job.md](../docs/main_job.md#the-held-out-split-known-words)), each held-out image embedded once (the default also averages augmented
 # copies) and the temperature and bias trained at the learning rate of the weights (the
 # default now trains them 10x faster). The run is deterministic for a seed.
 
@@ -358,7 +359,8 @@ for query in queries:
 # times chance, and far from solved. The job's report splits them: on the 125 held-out
 # names whose words all occur in training captions, recall@1 is 8.0% and 8.8%; on the
 # 175 names with a word the model never saw ("ledger", "Anguilla"), 1.7% and 1.1%. The
-# README's table of the main job lists what was tried to raise them.
+# main job's notes ([docs/main_job.md](../docs/main_job.md#tried-and-not-adopted)) list
+# what was tried to raise them.
 
 # %% [markdown]
 # ## Official checkpoints

@@ -47,7 +47,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer, SigmoidLoss
-from keras_siglip.data import augment, load_emoji
+from keras_siglip.data import load_emoji
+from keras_siglip.data.emoji_batches import TrainingStream
 from keras_siglip.evaluation import RetrievalEvaluation, ZeroShotEvaluation
 from keras_siglip.losses import sigmoid_loss
 from keras_siglip.preprocessing import train_sentencepiece
@@ -122,13 +123,11 @@ print(tokenizer.detokenize(ids))
 # ids of any other length.
 #
 # The preprocessor pairs the tokenizer with the image side: it squashes images to
-# 32 x 32 and scales them to [-1, 1]. We preprocess the training images once and keep
-# them in memory; augmentation happens per batch.
+# 32 x 32 and scales them to [-1, 1].
 
 # %%
-train_images = preprocessor({"images": data.train.images})["images"]
-digit_train_images = preprocessor({"images": data.digits_train.images})["images"]
-print(train_images.shape, digit_train_images.shape, float(train_images.min()), float(train_images.max()))
+few_images = preprocessor({"images": data.train.images[:4]})["images"]
+print(few_images.shape, float(few_images.min()), float(few_images.max()))
 
 # %% [markdown]
 # ## The model
@@ -204,7 +203,9 @@ print("never decay:", sorted({v.path.split('/')[-1] for v in model.variables_wit
 # and gradient in N x N tiles and never holds the whole matrix
 # (`model.compile(loss=SigmoidLoss(chunk_size=1024))`; the model also switches to it
 # by itself from a batch of 8,192 pairs). The value is the same, to float32
-# round-off; the README's "Losses" section has the memory and time it saves.
+# round-off. [docs/model.md](../docs/model.md#losses) explains how, and
+# [benchmarks/README.md](../benchmarks/README.md#sigmoid-loss-losspy) has the memory
+# and time it saves.
 
 # %%
 dense = sigmoid_loss(image_embeddings, text_embeddings, np.log(10.0), -10.0)
@@ -214,37 +215,26 @@ print(f"dense {float(dense):.6f}, chunked in 16 x 16 tiles {float(chunked):.6f}"
 # %% [markdown]
 # ## The input pipeline
 #
-# `fit` accepts a Python generator. Ours draws each batch afresh: distinct emoji (so
-# that no two pairs of a batch share a meaning: the loss treats every other pair as
-# a negative) plus two images of each digit, a caption chosen at random among each
-# item's names, and a random rotation, zoom and shift from `keras_siglip.data.augment`
-# (colours and orientation stay: in emoji they carry meaning, "red heart",
-# "left arrow"). This is what the main job, `keras-siglip train`, does. For a corpus
-# on disk, a `tf.data` pipeline with `dataset.map(preprocessor)` works the same way:
-# the preprocessor runs inside `tf.data`.
+# `fit` accepts a Python generator. `keras_siglip.data.emoji_batches.TrainingStream`
+# is the one the main job, `keras-siglip train`, feeds `fit` from, and we use it as
+# it is. It preprocesses the training images and tokenises every caption choice once,
+# up front, then draws each batch afresh: distinct emoji (so that no two pairs of a
+# batch share a meaning: the loss treats every other pair as a negative) plus two
+# images of each digit, a caption chosen at random among each item's names, and a
+# random rotation, zoom and shift from `keras_siglip.data.augment` (colours and
+# orientation stay: in emoji they carry meaning, "red heart", "left arrow"). Its
+# `batches()` yields one-tuples: the inputs, and no targets (the pairs are their own
+# labels). For a corpus on disk, a `tf.data` pipeline with `dataset.map(preprocessor)`
+# works the same way: the preprocessor runs inside `tf.data`.
 
 # %%
-DIGITS_PER_CLASS = 2
-digits_by_class = [np.flatnonzero(data.digits_train.labels == label) for label in range(10)]
-
-
-def training_batches(seed):
-    """Endless batches of `BATCH_SIZE` augmented images and their token ids."""
-    rng = np.random.default_rng(seed)
-    num_emoji = BATCH_SIZE - 10 * DIGITS_PER_CLASS
-    while True:
-        emoji = rng.choice(len(train_images), num_emoji, replace=False)
-        digits = np.concatenate([rng.choice(items, DIGITS_PER_CLASS, replace=False) for items in digits_by_class])
-        images = np.concatenate([train_images[emoji], digit_train_images[digits]])
-        choices = [data.train.caption_choices[i] for i in emoji]
-        choices += [data.digits_train.caption_choices[i] for i in digits]
-        captions = [names[rng.integers(len(names))] for names in choices]
-        # A one-tuple: the inputs, and no targets (the pairs are their own labels).
-        yield ({"images": augment(images, rng), "token_ids": tokenizer(captions)},)
-
-
-(example,) = next(training_batches(seed=1))
+stream = TrainingStream(data, preprocessor, batch_size=BATCH_SIZE, seed=1, digits_per_class=2)
+print(f"each batch: {stream.num_emoji} emoji and {stream.digits_per_class} images of each of "
+      f"{stream.num_classes} digits")
+(example,) = next(stream.batches())
 print({key: (value.shape, value.dtype) for key, value in example.items()})
+print(tokenizer.detokenize(example["token_ids"][:6]))
+
 
 # %% [markdown]
 # ## Evaluation callbacks
@@ -290,7 +280,7 @@ class TemperatureAndBias(keras.callbacks.Callback):
 
 # %%
 history = model.fit(
-    training_batches(seed=1),
+    stream.batches(),
     epochs=EPOCHS,
     steps_per_epoch=STEPS_PER_EPOCH,
     shuffle=False,  # the generator draws random batches itself
@@ -328,18 +318,18 @@ print(final)
 # %% [markdown]
 # What the full-scale run shows (the numbers printed above):
 #
-# - The training loss falls steadily, from 5.07 over the first epoch to 2.27 over the
+# - The training loss falls steadily, from 5.10 over the first epoch to 2.23 over the
 #   last, on batches it has never seen in that form (every batch is drawn and
 #   augmented afresh).
-# - Retrieval among the 300 held-out emoji rises from chance to a recall@1 of 6.7%
-#   (image to text) and 4.7% (text to image), and a recall@5 of 17.7% and 19.0%,
+# - Retrieval among the 300 held-out emoji rises from chance to a recall@1 of 5.3%
+#   (image to text) and 5.0% (text to image), and a recall@5 of 16.0% and 12.7%,
 #   against a chance of 0.33% and 1.7%: the model links words it has seen to new
 #   artwork and new names, but only in part.
-# - Zero-shot accuracy on the held-out digits stays at chance for six epochs, then
-#   climbs, noisily, to 43% after epoch 13 and ends at 36% (chance 10%). Ten short
-#   prompts are a narrow target, so it moves more from epoch to epoch than the
-#   retrieval numbers. The main job trains on more pairs (1,800 steps of 128) and
-#   reports more; see the README.
+# - Zero-shot accuracy on the held-out digits stays at chance for five epochs, then
+#   climbs, noisily (35% after epoch 8, 31% after epoch 10), to 44% after the last
+#   (chance 10%). Ten short prompts are a narrow target, so it moves more from epoch
+#   to epoch than the retrieval numbers. The main job trains on more pairs (1,800 steps of 128) and
+#   reports more; see [docs/main_job.md](../docs/main_job.md).
 
 # %% [markdown]
 # ## The learnt temperature and bias
@@ -362,8 +352,8 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Here the temperature dipped to 9.78 in the first epochs and then rose to 10.49,
-# while the bias stayed within 0.04 of -10. With Adam at a peak learning rate of
+# Here the temperature dipped to 9.80 in the first five epochs and then rose to 10.65,
+# while the bias stayed within 0.03 of -10. With Adam at a peak learning rate of
 # 0.001, a scalar moves by at most about 0.001 per step, so over 1,500 steps the bias
 # could have moved by about 1.5 had its gradient kept one sign: its gradients mostly
 # cancelled out. The paper's runs, at batches of thousands of pairs, start from the
@@ -421,9 +411,10 @@ print(f"largest difference between the logits of the saved and reloaded model: {
 # - Guide 1 loads a preset like this one and uses it for zero-shot classification and
 #   retrieval, and shows how official checkpoints load.
 # - The same `fit` works under `keras_siglip.distribution` on several devices, where
-#   the model switches to the paper's ring loss; see the README's "Several devices".
+#   the model switches to the paper's ring loss; see guide 4 and
+#   [docs/several_devices.md](../docs/several_devices.md).
 # - At large batches, compile with `loss=SigmoidLoss(chunk_size=1024)` (or let the
-#   model switch from 8,192 pairs on), see the README's "Losses" section.
-# - To fine-tune a pretrained image tower instead of training it, see LiT in the
-#   README: `SigLIP(..., locked_towers=("image",))` and
-#   `compile(towers_without_decay=...)`.
+#   model switch from 8,192 pairs on); see [docs/model.md](../docs/model.md#losses).
+# - To fine-tune a pretrained image tower instead of training it, see LiT in guide 3
+#   and [docs/presets.md](../docs/presets.md#lit-locked-towers):
+#   `SigLIP(..., locked_towers=("image",))` and `compile(towers_without_decay=...)`.

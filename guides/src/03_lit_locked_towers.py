@@ -56,7 +56,8 @@ import numpy as np
 
 import keras_siglip
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
-from keras_siglip.data import augment, load_emoji
+from keras_siglip.data import load_emoji
+from keras_siglip.data.emoji_batches import TrainingStream
 from keras_siglip.evaluation import RetrievalEvaluation, ZeroShotEvaluation, retrieval_metrics
 from keras_siglip.preprocessing import preprocess_images, train_sentencepiece
 from keras_siglip.training import GradientCachedSigLiT, cache_image_embeddings
@@ -131,7 +132,6 @@ tokenizer = SigLIPTokenizer(
 )
 preprocessor = SigLIPPreprocessor(tokenizer, image_size=IMAGE_SIZE)
 train_images = preprocess_images(data.train.images, IMAGE_SIZE)
-digit_images = preprocess_images(data.digits_train.images, IMAGE_SIZE)
 test_images = preprocess_images(data.test.images, IMAGE_SIZE)
 test_ids = tokenizer(data.test.captions)
 digit_test_images = preprocess_images(data.digits_test.images, IMAGE_SIZE)
@@ -140,27 +140,22 @@ print(f"{len(data.train)} training emoji, {len(data.test)} held out; "
       f"{tokenizer.vocabulary_size} pieces")
 
 # %% [markdown]
-# Training batches are drawn as the main job (`keras-siglip train`) draws them: 44
-# distinct emoji and two images of each digit, each captioned with one of its names
-# at random, and randomly rotated, zoomed and shifted. Two callbacks measure
+# Training batches come from the main job's generator (`keras-siglip train`),
+# `keras_siglip.data.emoji_batches.TrainingStream`: 44 distinct emoji and two images
+# of each digit, each captioned with one of its names at random, and randomly
+# rotated, zoomed and shifted. Two callbacks measure
 # held-out numbers after every epoch: retrieval among the 300 held-out emoji
 # (`RetrievalEvaluation`) and zero-shot classification of the held-out digits
 # (`ZeroShotEvaluation`).
 
 # %%
-digits_by_class = [np.flatnonzero(data.digits_train.labels == label) for label in range(10)]
+def training_batches(seed):
+    """Endless `(inputs,)` one-tuples: no targets, the pairs are their own labels."""
+    return TrainingStream(data, preprocessor, batch_size=BATCH_SIZE, seed=seed).batches()
 
 
-def training_batches(seed, digits_per_class=2):
-    rng = np.random.default_rng(seed)
-    while True:
-        emoji = rng.choice(len(train_images), BATCH_SIZE - 10 * digits_per_class, replace=False)
-        digits = np.concatenate([rng.choice(items, digits_per_class, replace=False) for items in digits_by_class])
-        choices = [data.train.caption_choices[i] for i in emoji] + [data.digits_train.caption_choices[i] for i in digits]
-        images = np.concatenate([train_images[emoji], digit_images[digits]])
-        token_ids = tokenizer([c[rng.integers(len(c))] for c in choices])
-        # A one-tuple: the inputs, and no targets (the pairs are their own labels).
-        yield ({"images": augment(images, rng), "token_ids": token_ids},)
+(example,) = next(training_batches(seed=0))
+print({key: (value.shape, value.dtype) for key, value in example.items()})
 
 
 def evaluation_callbacks():
@@ -309,23 +304,24 @@ plt.show()
 # What this run shows (the machine was shared with other jobs, so the times are
 # rough; each includes the held-out evaluation after every epoch):
 #
-# - **LiT is the cheapest step**: 184 ms against 426 ms from scratch and 395 ms
+# - **LiT is the cheapest step**: 188 ms against 556 ms from scratch and 430 ms
 #   fine-tuned. The locked image tower runs forward only.
-# - **Held-out retrieval after 400 steps**: LiT reaches recall@5 of 9.7%
-#   image-to-text and 7.3% text-to-image, from scratch 6.3% and 3.0%, fine-tuned
-#   4.7% and 3.3% (chance 1.7%). With 300 held-out emoji one item is 0.33 points,
-#   so LiT leads training from scratch by 10 to 13 emoji. None of the three reaches
-#   the pretrained model itself (10.3% and 11.3%), whose text tower had 800 steps.
-# - **Fine-tuning the pretrained image tower threw its head start away**: it did no
-#   better than training from scratch (4.7% and 3.3% against 6.3% and 3.0%). Its
-#   kernels moved by 15% (see below) following gradients from a text tower that
+# - **Held-out retrieval after 400 steps**: LiT reaches recall@5 of 10.3%
+#   image-to-text and 7.0% text-to-image, from scratch 9.0% and 6.3%, fine-tuned
+#   6.3% and 2.0% (chance 1.7%). With 300 held-out emoji one item is 0.33 points,
+#   so LiT leads training from scratch by only 2 to 4 emoji: in a single run, no
+#   clear lead. None of the three reaches the pretrained model itself (12.7% and
+#   11.3%), whose text tower had 800 steps.
+# - **Fine-tuning the pretrained image tower threw its head start away**: it did
+#   worse than training from scratch (6.3% and 2.0% against 9.0% and 6.3%). Its
+#   kernels moved by 16% (see below) following gradients from a text tower that
 #   started random, which is the LiT paper's argument for locking the image tower
 #   when the text tower starts from scratch.
-# - **Zero-shot digits**: from scratch and fine-tuned stay at chance (10.5%, chance
-#   10%) after 400 steps; LiT reaches 20.7%, above the pretrained model's 14.9%
-#   after 800 steps. On 449 digit images that is a real difference, but a single
-#   run: the digits are a small share of each batch, and 400 steps are few for a
-#   new text tower to name them.
+# - **Zero-shot digits**: from scratch (11.1%) and fine-tuned (7.6%) stay near
+#   chance (10%) after 400 steps; LiT reaches 15.4%, above the pretrained model's
+#   12.7% after 800 steps. On 449 digit images that is about 19 images more than
+#   from scratch, and a single run: the digits are a small share of each batch,
+#   and 400 steps are few for a new text tower to name them.
 #
 # Remember what the comparison leaves out: the LiT and fine-tuned models also had
 # the 800 steps that pretrained their image tower, on these very images. LiT's
@@ -472,14 +468,16 @@ losses = [trainer.train_on_batch(big_batch, train_embeddings) for _ in range(3)]
 print("loss of three steps on the same batch:", [f"{value:.4f}" for value in losses])
 
 # %% [markdown]
-# The gradients of the two ways agree to 6.3e-06 (the largest entry is 1.1). The
-# single pass over all 1,614 texts raised the peak resident memory by 834 MiB, the
-# micro-batched step by 12 MiB, at the price of time: 2.15 s against 1.94 s here
-# (an extra forward pass, and 13 micro-batches instead of one pass; rough times, on a
-# shared machine). Memory is what limits the batch on an accelerator, and the
-# micro-batched step's memory does not grow with B beyond the embeddings: the
-# README's table ("SigLiT at very large batch") records a step at B = 65,536 (4.3
-# billion pairs) in under 1 GiB beyond the inputs, on two CPU cores.
+# The gradients of the two ways agree to 3.6e-06 (the largest entry is 1.2). The
+# single pass over all 1,614 texts raised the peak resident memory by 841 MiB, the
+# micro-batched step by 74 MiB. Here it cost no time (2.77 s against 2.93 s), but
+# expect it to in general: it makes an extra forward pass, in 13 micro-batches
+# instead of one pass (the times are rough, on a shared machine). Memory is what limits the batch on an accelerator, and the
+# micro-batched step's memory does not grow with B beyond the embeddings:
+# [docs/large_batch_siglit.md](../docs/large_batch_siglit.md) reports a step at
+# B = 65,536 (4.3 billion pairs) in under 1 GiB beyond the inputs, on two CPU cores
+# (the table is in
+# [benchmarks/README.md](../benchmarks/README.md#siglit-at-a-very-large-batch-siglit_large_batchpy)).
 #
 # ### Held-out retrieval against the loss batch size
 #
@@ -542,10 +540,10 @@ plt.show()
 # loss sums over the B - 1 negatives of each image, so the same quality of fit
 # costs more at a larger B. The held-out recall on the right is comparable.
 #
-# What this run shows: for the same 16 epochs, the **smallest batch did best**:
-# B = 64 (400 steps) reaches held-out recall@5 of 12.7% text-to-image and 13.7%
-# image-to-text, B = 256 (96 steps) 9.0% and 10.3%, and B = 1,614 (16 steps) only
-# 2.7% and 3.0%, barely above chance (1.7%). At a fixed number of epochs a larger
+# What this run shows: for the same 16 epochs, the **smaller batches did best**:
+# B = 64 (400 steps) reaches held-out recall@5 of 11.7% text-to-image and 10.7%
+# image-to-text, B = 256 (96 steps) 8.7% and 11.0%, and B = 1,614 (16 steps) only
+# 3.7% and 3.0%, barely above chance (1.7%). At a fixed number of epochs a larger
 # batch means fewer optimizer steps, and with 1,614 distinct emoji the whole
 # dataset makes one batch: 16 steps are not enough, whatever the batch. The paper's
 # finding, that SigLiT improves with the batch up to about 32k, is at a fixed
@@ -559,13 +557,15 @@ plt.show()
 # %% [markdown]
 # ## Summary and what next
 #
-# - A locked pretrained image tower made the cheapest steps (2.3 times faster than
-#   training both towers here) and, after 400 steps, better held-out retrieval than
-#   training from scratch; unlocking it behind a fresh text tower lost that lead.
+# - A locked pretrained image tower made the cheapest steps (3 times faster than
+#   training both towers here) and, after 400 steps, held-out retrieval a little
+#   ahead of training from scratch and better zero-shot digits; unlocking it behind
+#   a fresh text tower did worse than both.
 # - Locking is exact: every image-tower weight was unchanged after `fit`, and the
 #   locked tower runs in inference mode.
-# - Gradient caching gave the whole batch's gradient (to 6e-06) for less than a
-#   tenth of the peak memory rise; on this small dataset, smaller batches with more steps trained better.
+# - Gradient caching gave the whole batch's gradient (to 4e-06) for less than a
+#   tenth of the peak memory rise; on this small dataset, smaller batches with more
+#   steps trained better.
 #
 # - `SigLIP.from_preset(name_or_dir, locked_towers=("image",))` locks a tower; the
 #   `siglit_*` presets do it for Google's checkpoints.

@@ -397,8 +397,9 @@ plt.show()
 # travel at once). With `chunk_size=256` each block is tiled and the ring's memory
 # grows only with `b`: 19.3 MiB. Seen the other way round, at a fixed per-device batch,
 # the ring's memory stays flat as devices are added while the gather's grows with
-# them: the table in the README's "Several devices" section
-# (`benchmarks/distributed_loss.py`) shows that.
+# them: the table of `benchmarks/distributed_loss.py` in
+# [benchmarks/README.md](../benchmarks/README.md#several-devices-distributed_losspy)
+# shows that.
 
 # %% [markdown]
 # ## Model parallelism
@@ -606,7 +607,8 @@ plt.show()
 # the number of pairs every loss term ranges over; each device on the batch axis holds
 # `b = B / D` of them. The paper's gains from a larger batch saturate around 32k pairs:
 # on 256 chips that is `b = 128` per chip. Raise the peak learning rate with `B` (the
-# README's example uses `1e-3 * B / 32768`).
+# example in [docs/several_devices.md](../docs/several_devices.md) uses
+# `1e-3 * B / 32768`).
 #
 # **bfloat16.** `SigLIP.from_variant(..., dtype="mixed_bfloat16")` runs the towers in
 # bfloat16, the format TPU matrix units are built for, while the variables, the logits
@@ -634,8 +636,8 @@ plt.show()
 #
 # - `benchmarks/distributed_loss.py` measures the ring's per-device memory and step time
 #   at 1, 2, 4 and 8 devices; run it on your hardware.
-# - The README's "Several devices" section sums up the mesh shapes and the multi-host
-#   set-up; `keras_siglip.distribution`'s docstrings give every option.
+# - [docs/several_devices.md](../docs/several_devices.md) sums up the mesh shapes and
+#   the multi-host set-up; `keras_siglip.distribution`'s docstrings give every option.
 # - For batches beyond what the devices hold even with the ring, tile each block with
 #   `chunk_size` (as above), or lock the image tower and train the text tower with
 #   gradient caching (`keras_siglip.training.GradientCachedSigLiT`), the way towards

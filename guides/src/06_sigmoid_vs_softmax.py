@@ -441,7 +441,8 @@ plot_against_batch_size(
 #
 # **The models learn, at batch 16 and 64.** Each run trained on 65,536 pairs (4,096
 # steps at batch 16, 256 at batch 256); the 18 runs of the sweep took 7.5 minutes on
-# two CPU cores (2026-11-28, the AVX-512 VM of the README's benchmarks, nothing else
+# two CPU cores (2026-11-28, the AVX-512 VM of
+# [benchmarks/README.md](../benchmarks/README.md), nothing else
 # running). At batch 16 and 64 every run retrieves far above chance (recall@1 2.0% to
 # 4.2% against 0.33%) and all but one classify digits above chance (zero-shot 8.2% to
 # 43.7% against 10%); at batch 256, with only 256 steps, zero-shot stays near chance
