@@ -35,6 +35,7 @@ __all__ = [
     "classify",
     "embed",
     "expand_images",
+    "save_embeddings",
     "search",
 ]
 
@@ -307,6 +308,40 @@ def embed(
     if images is not None:
         return embedder.embed_images(images, progress=progress)
     return embedder.embed_texts(texts, progress=progress)
+
+
+def save_embeddings(path, embeddings):
+    """Write `embeddings` as float32 to the `.npy` file `path`, atomically.
+
+    The array goes to a temporary sibling first and is renamed into place, so an
+    interrupted write never leaves a truncated file where an older one stood.
+
+    Args:
+        path: the file to write (its folder must exist); written as given, with
+            no `.npy` appended.
+        embeddings: a 2-D array.
+
+    Returns:
+        The path written, as a string.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(
+            f"`path` must be a file in an existing folder; {folder!r} does not exist "
+            f"(for {path!r})."
+        )
+    if os.path.isdir(path):
+        raise ValueError(f"`path` must name a file; {path!r} is a folder.")
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(temporary, "wb") as file:
+            np.save(file, np.asarray(embeddings, np.float32), allow_pickle=False)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
 
 
 class ImageIndex:
