@@ -384,7 +384,7 @@ class SigLIP(keras.Model):
                 `exp(learning_rate * steps)`); a larger factor lets them adapt.
                 The paper's setting is 1; in the main job (`keras-siglip train`,
                 1,800 steps) 10 let the temperature reach about 20 instead of 13,
-                with held-out retrieval within the seed-to-seed spread (README).
+                with held-out retrieval within the seed-to-seed spread (docs/main_job.md).
             **kwargs: passed to `keras.Model.compile` (`metrics`, `jit_compile`,
                 `steps_per_execution`, ...). `jit_compile="auto"` (the default)
                 means XLA on JAX and TensorFlow and eager on PyTorch; unlike

@@ -142,7 +142,7 @@ def test_compile_rejects_bad_settings():
 
 def test_jit_compile_auto_means_xla_on_jax_and_tensorflow():
     """Keras' "auto" turns XLA off for TensorFlow on a CPU-only machine; SigLIP's
-    keeps it, as the README's train-step table measures. An explicit choice and
+    keeps it, as benchmarks/README.md's train-step table measures. An explicit choice and
     `run_eagerly` win."""
     backend = keras.backend.backend()
     model = pico()

@@ -87,7 +87,7 @@ def augmented_image_encoder(encode, augment, copies, seed=0):
     scales the mean back to unit length. An image is then represented by what
     stays the same under the augmentation the model was trained with, which for a
     small model trained on few images is steadier than the one view (on the
-    embedded emoji, about a point of held-out recall@1; README, "The main job").
+    embedded emoji, about a point of held-out recall@1; docs/main_job.md, "Averaged augmented views").
 
     Every call draws the augmentations from a new `numpy.random.default_rng(seed)`,
     so the same batch always gets the same embeddings.

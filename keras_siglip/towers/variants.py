@@ -19,8 +19,8 @@ VARIANTS = {
     # Nano's width and parameters with a layer moved from the text tower to the image
     # tower: the main job's default. On the embedded dataset (three seeds, 1,800 steps
     # of 128 pairs) it classified held-out digits better in every seed (zero-shot 89%
-    # against 69% on average) and retrieved held-out emoji as well or better (README,
-    # "The main job").
+    # against 69% on average) and retrieved held-out emoji as well or better
+    # (docs/main_job.md, "The towers").
     "Nano-i5t1": {
         "hidden_dim": 128,
         "num_layers": 5,
