@@ -597,7 +597,9 @@ class SigLIP(keras.Model):
         """
         return preset_hooks.load_model(cls, preset, load_weights=load_weights, **kwargs)
 
-    def save_to_preset(self, path, preprocessor=None, description=None, metadata=None):
+    def save_to_preset(
+        self, path, preprocessor=None, description=None, metadata=None, allow_non_finite=False
+    ):
         """Save the model (and its preprocessor) as a preset directory.
 
         `SigLIP.from_preset(path)` loads it back, and
@@ -610,11 +612,17 @@ class SigLIP(keras.Model):
                 the model's image size and text length, or `None`.
             description: one line saying what the preset is.
             metadata: extra JSON-serialisable facts (training data, metrics).
+            allow_non_finite: save even if a weight holds NaN or infinity. By
+                default such a model (a diverged run) is refused with a
+                `ValueError` naming the variables, so it never replaces a good
+                preset.
 
         The writing is `keras_siglip.presets.directory.save_to_preset`, reached
         through `keras_siglip.preset_hooks` as in `from_preset`.
         """
-        preset_hooks.save_model(self, path, preprocessor, description, metadata)
+        preset_hooks.save_model(
+            self, path, preprocessor, description, metadata, allow_non_finite=allow_non_finite
+        )
 
     def get_config(self):
         return {
