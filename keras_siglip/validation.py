@@ -46,6 +46,12 @@ def concrete_values(tensor):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        if isinstance(tensor, tf.distribute.DistributedValues):
+            # One part per replica under a `tf.distribute` strategy.
+            parts = [concrete_values(part) for part in tensor.values]
+            return None if any(part is None for part in parts) else np.concatenate(
+                [part.ravel() for part in parts]
+            )
         if not tf.executing_eagerly() or tf.is_symbolic_tensor(tensor):
             return None
         return tensor.numpy()
