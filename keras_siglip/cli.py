@@ -34,6 +34,7 @@ stdout, as JSON with `--json`. `presets` lists the builtin presets.
 
 import argparse
 import json
+import math
 import sys
 
 from keras_siglip.data.emoji import ATTRIBUTION, HELD_OUT_SPLITS
@@ -65,11 +66,24 @@ from keras_siglip.version import __version__
 DEFAULTS = TrainingConfig()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, pointing at `--help` instead of printing the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-siglip", description="Train and evaluate SigLIP models with Keras."
     )
     parser.add_argument("--version", action="version", version=f"keras-siglip {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error instead of its one-line message "
+        "(also accepted after the subcommand)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add_parser in PARSERS:
         add_parser(subparsers)
@@ -113,7 +127,7 @@ def add_train_parser(subparsers):
         f"{DEFAULT_VARIANT} is Nano's width with 5 image layers and 1 text layer; not with --init-from",
     )
     train.add_argument("--loss", choices=("sigmoid", "softmax"), default=DEFAULTS.loss, help="contrastive loss")
-    train.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate, help="peak learning rate")
+    train.add_argument("--learning-rate", type=_positive_float, default=DEFAULTS.learning_rate, help="peak learning rate")
     train.add_argument(
         "--temperature-and-bias-learning-rate-multiplier",
         type=_positive_float,
@@ -279,18 +293,28 @@ def add_export_corpus_parser(subparsers):
     export.add_argument("--held-out-split", choices=HELD_OUT_SPLITS, default="known-words", help="as in train")
 
 
+def _number(text, kind):
+    """`text` as an int or a finite float; argparse names the flag in the error."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def _positive(text):
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
     return value
@@ -307,15 +331,15 @@ def _fraction(text):
 
 
 def _positive_float(text):
-    value = float(text)
-    if not value > 0:
+    value = _number(text, float)
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
 def _non_negative_float(text):
-    value = float(text)
-    if not value >= 0:
+    value = _number(text, float)
+    if value < 0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
     return value
 
@@ -633,10 +657,58 @@ COMMANDS = {
 }
 
 
+# What the library raises for bad settings, files and data: the command line shows
+# these as one line (and exit status 2); anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError)
+
+
 def main(argv=None):
+    """Run `keras-siglip ARGS`; returns the exit status.
+
+    An error in the arguments, the files or the data prints one line,
+    `keras-siglip COMMAND: error: MESSAGE`, on stderr and returns 2 (argparse's
+    status for usage errors); an interrupt (Ctrl-C) prints one line and returns 130.
+    `--debug`, before or after the subcommand, shows the traceback instead.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    # Accepted anywhere, so that a failed command can be rerun with it appended.
+    argv = [argument for argument in argv if argument != "--debug"]
     args = build_parser().parse_args(argv)
-    COMMANDS[args.command](args)
+    prefix = f"keras-siglip {args.command}"
+    try:
+        COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exit:
+        # A command that ends with a message (`SystemExit("...")`) is an error too.
+        if debug or not isinstance(exit.code, str):
+            raise
+        print(_one_line(exit.code), file=sys.stderr)
+        return 2
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        message = (
+            error.message(lambda name: "--" + name.replace("_", "-"))
+            if isinstance(error, ConfigError)
+            else str(error) or type(error).__name__
+        )
+        print(f"{prefix}: error: {_one_line(message)} (--debug shows the traceback)", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(message):
+    # Keras wraps errors raised in a layer in several lines of context; the
+    # first non-empty line after its header is the error itself.
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        lines = lines[1:2]
+    return " ".join(lines).replace("\x1b[1m", "").replace("\x1b[0m", "")
 
 
 if __name__ == "__main__":

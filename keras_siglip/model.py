@@ -16,7 +16,13 @@ from keras_siglip.losses.logits import (
     static_batch_size,
 )
 from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
-from keras_siglip.validation import check_images, check_token_ids
+from keras_siglip.validation import (
+    check_batches_before_steps,
+    check_images,
+    check_paired_inputs,
+    check_token_id_values,
+    check_token_ids,
+)
 
 PAPER_LOG_TEMPERATURE_INIT = math.log(10.0)
 PAPER_BIAS_INIT = -10.0
@@ -320,6 +326,78 @@ class SigLIP(keras.Model):
             loss = loss + ops.sum([ops.cast(extra, "float32") for extra in self.losses])
         return loss
 
+    # --- Checked steps ----------------------------------------------------------
+
+    def fit(self, x=None, *args, **kwargs):
+        check_paired_inputs(x, "fit")
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        check_paired_inputs(x, "evaluate")
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        check_paired_inputs(x, "predict")
+        return super().predict(x, *args, **kwargs)
+
+    def make_train_function(self, force=False):
+        """Keras' train function, checking each batch's token ids before the step.
+
+        A compiled step cannot raise on an out-of-range id (on JAX it turns every
+        weight into NaN, XLA on TensorFlow clamps it), so each batch is checked on
+        the host before it reaches the step, by
+        `keras_siglip.validation.check_batches_before_steps`; `evaluate` and `predict`
+        are checked the same way. A refused batch raises a `ValueError` naming
+        `token_ids`, the range of ids found and the vocabulary size, with the
+        weights as they were before that batch.
+        """
+        super().make_train_function(force)
+        self.train_function = self._checked_steps(
+            self.train_function,
+            lambda: (
+                self.trainable_variables,
+                self.non_trainable_variables,
+                self.optimizer.variables,
+                self.metrics_variables,
+            ),
+        )
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        super().make_test_function(force)
+        self.test_function = self._checked_steps(
+            self.test_function,
+            lambda: (self.trainable_variables, self.non_trainable_variables, self.metrics_variables),
+        )
+        return self.test_function
+
+    def make_predict_function(self, force=False):
+        super().make_predict_function(force)
+        self.predict_function = self._checked_steps(
+            self.predict_function,
+            lambda: (self.trainable_variables, self.non_trainable_variables),
+        )
+        return self.predict_function
+
+    def _checked_steps(self, function, state_variables):
+        if getattr(function, "checks_batches", False):
+            return function
+
+        def check_batch(batch):
+            x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+            if isinstance(x, dict) and "token_ids" in x:
+                check_token_id_values(x["token_ids"], self.vocabulary_size)
+
+        def restore(state):
+            # JAX's state: one list of values per group of `state_variables()`.
+            for variables, values in zip(state_variables(), state):
+                for variable, value in zip(variables, values):
+                    variable.assign(value)
+
+        return check_batches_before_steps(
+            function, check_batch, self.steps_per_execution, restore
+        )
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Update the compiled metrics with what `call` returned.
 
@@ -358,7 +436,10 @@ class SigLIP(keras.Model):
         kernels (Dense and Conv weights) decay: biases, norms, embeddings, the
         probe, `log_temperature` and `bias` do not, nor does anything in the towers
         named in `towers_without_decay` (`variables_without_decay()` lists what is
-        excluded). The same mask is applied to an optimizer you pass.
+        excluded). The same mask is applied to an optimizer you pass. When a tower
+        computes in float16 (`dtype="mixed_float16"`), the optimizer is wrapped in
+        `keras.optimizers.LossScaleOptimizer` (unless it is one already), so that
+        the towers' gradients, scaled up by the temperature, do not overflow.
 
         Args:
             optimizer: `None` for the defaults above, or a Keras optimizer.
@@ -441,6 +522,10 @@ class SigLIP(keras.Model):
             optimizer = keras.optimizers.get(optimizer)
         if getattr(optimizer, "weight_decay", None) and not optimizer.built:
             optimizer.exclude_from_weight_decay(var_list=self.variables_without_decay())
+        if self._needs_loss_scaling() and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer=optimizer, **kwargs)
         if kwargs.get("jit_compile", "auto") == "auto" and keras.backend.backend() == "tensorflow":
             # Keras' "auto" turns XLA off for TensorFlow on a machine without an
@@ -450,6 +535,23 @@ class SigLIP(keras.Model):
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile")
                 self.jit_compile = not self.run_eagerly
+
+    def _needs_loss_scaling(self):
+        """Whether a tower computes in float16, whose gradients overflow unscaled.
+
+        The logits and the loss are float32, but their gradient reaches the towers
+        multiplied by the temperature (`exp(log_temperature)`, up to about 5e8 at
+        20), past float16's largest value (65,504). Loss scaling multiplies the loss
+        by a factor it halves whenever the gradients overflow (skipping that step)
+        and divides the gradients by it before the update. bfloat16 has float32's
+        range and needs none.
+        """
+        # A functional tower keeps its policy on its layers, not on itself.
+        return any(
+            layer.compute_dtype == "float16"
+            for tower in (self.image_encoder, self.text_encoder)
+            for layer in [tower, *tower.layers]
+        )
 
     def loss_chunk_size(self, batch_size):
         """Tile size of the chunked loss that training uses at this batch size.
@@ -555,7 +657,9 @@ class SigLIP(keras.Model):
         """
         return preset_hooks.load_model(cls, preset, load_weights=load_weights, **kwargs)
 
-    def save_to_preset(self, path, preprocessor=None, description=None, metadata=None):
+    def save_to_preset(
+        self, path, preprocessor=None, description=None, metadata=None, allow_non_finite=False
+    ):
         """Save the model (and its preprocessor) as a preset directory.
 
         `SigLIP.from_preset(path)` loads it back, and
@@ -568,11 +672,17 @@ class SigLIP(keras.Model):
                 the model's image size and text length, or `None`.
             description: one line saying what the preset is.
             metadata: extra JSON-serialisable facts (training data, metrics).
+            allow_non_finite: save even if a weight holds NaN or infinity. By
+                default such a model (a diverged run) is refused with a
+                `ValueError` naming the variables, so it never replaces a good
+                preset.
 
         The writing is `keras_siglip.presets.directory.save_to_preset`, reached
         through `keras_siglip.preset_hooks` as in `from_preset`.
         """
-        preset_hooks.save_model(self, path, preprocessor, description, metadata)
+        preset_hooks.save_model(
+            self, path, preprocessor, description, metadata, allow_non_finite=allow_non_finite
+        )
 
     def get_config(self):
         return {

@@ -37,9 +37,13 @@ def load_model(model_class, preset, **kwargs):
     return hook("load_model")(model_class, preset, **kwargs)
 
 
-def save_model(model, path, preprocessor=None, description=None, metadata=None):
+def save_model(
+    model, path, preprocessor=None, description=None, metadata=None, allow_non_finite=False
+):
     """`keras_siglip.presets.directory.save_to_preset`: `model` as a preset directory."""
-    return hook("save_model")(model, path, preprocessor, description, metadata)
+    return hook("save_model")(
+        model, path, preprocessor, description, metadata, allow_non_finite=allow_non_finite
+    )
 
 
 def load_preprocessor(preprocessor_class, preset):

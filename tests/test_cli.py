@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -236,9 +237,12 @@ def test_export_corpus_writes_the_split_with_its_names(corpus_format, tmp_path, 
     assert "(test split)" in capsys.readouterr().out
 
 
-def test_train_data_errors_name_the_option(tmp_path):
-    with pytest.raises(SystemExit, match="--data: `path_or_glob` .*matches no corpus file"):
-        cli.main(["train", "--data", str(tmp_path)])
+def test_train_data_errors_name_the_option(tmp_path, capsys):
+    assert cli.main(["train", "--data", str(tmp_path)]) == 2
+    assert re.search("--data: `path_or_glob` .*matches no corpus file", capsys.readouterr().err)
     (tmp_path / "00000.tar").write_bytes(b"")
-    with pytest.raises(SystemExit, match="--image-root is for caption tables, but --data .* holds webdataset files"):
-        cli.main(["train", "--data", str(tmp_path), "--image-root", str(tmp_path)])
+    assert cli.main(["train", "--data", str(tmp_path), "--image-root", str(tmp_path)]) == 2
+    assert re.search(
+        "--image-root is for caption tables, but --data .* holds webdataset files",
+        capsys.readouterr().err,
+    )
