@@ -53,8 +53,11 @@ def cli_commands():
 def tiny_preset(tmp_path_factory):
     """A Pico/8 preset with a SentencePiece tokenizer that knows the README's words."""
     keras.utils.set_random_seed(0)
-    words = ["a cat", "a dog", "a bird", "a dog on a beach", "cat, dog, bird", "a photo"]
-    tokenizer = SigLIPTokenizer(train_sentencepiece(words * 4, 30), sequence_length=8)
+    words = [
+        "a photo of a cat", "this is a photo of a dog", "a bird in the sky",
+        "a dog on a beach", "a cat on the grass", "birds and dogs and cats",
+    ]
+    tokenizer = SigLIPTokenizer(train_sentencepiece(words * 4, 24), sequence_length=8)
     model = SigLIP.from_variant(
         "Pico/8", image_size=16, sequence_length=8, vocabulary_size=tokenizer.vocabulary_size
     )

@@ -8,6 +8,7 @@ predicate applied to the keys as the writers name them, and file bytes.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,6 +90,14 @@ def tiny_corpus(folder, count=64):
 
 
 @pytest.mark.slow
+
+def assert_cli_error(capsys, arguments, pattern):
+    """`keras-siglip ARGUMENTS` fails with status 2 and one stderr line matching `pattern`."""
+    capsys.readouterr()
+    assert cli.main(arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and re.search(pattern, error), error
+
 def test_fine_tunes_from_a_preset_with_a_locked_image_tower(tmp_path, record_fit, capsys):
     preset = tmp_path / "preset"
     model, preprocessor = tiny_preset(preset, captions=[caption(i) for i in range(64)])
@@ -127,18 +136,14 @@ def test_fine_tunes_from_a_preset_with_a_locked_image_tower(tmp_path, record_fit
     assert metrics["steps"] == 3 and metrics["resumed_from_step"] is None
 
 
-def test_fine_tuning_refuses_settings_that_contradict_the_preset(tmp_path):
+def test_fine_tuning_refuses_settings_that_contradict_the_preset(tmp_path, capsys):
     preset = tmp_path / "preset"
     tiny_preset(preset)
     common = ["train", "--init-from", str(preset), "--output-dir", str(tmp_path / "run")]
-    with pytest.raises(SystemExit, match=r"--init-from: --image-size 32 contradicts the preset's image size 16"):
-        cli.main(common + ["--image-size", "32"])
-    with pytest.raises(SystemExit, match=r"--sequence-length 64 contradicts the preset's text length 12"):
-        cli.main(common + ["--sequence-length", "64"])
-    with pytest.raises(SystemExit, match="--variant cannot be given with --init-from"):
-        cli.main(common + ["--variant", "Pico/8"])
-    with pytest.raises(SystemExit, match="--locked-towers locks a pretrained tower .* needs --init-from"):
-        cli.main(["train", "--locked-towers", "image", "--output-dir", str(tmp_path / "run")])
+    assert_cli_error(capsys, common + ["--image-size", "32"], r"--init-from: --image-size 32 contradicts the preset's image size 16")
+    assert_cli_error(capsys, common + ["--sequence-length", "64"], r"--sequence-length 64 contradicts the preset's text length 12")
+    assert_cli_error(capsys, common + ["--variant", "Pico/8"], "--variant cannot be given with --init-from")
+    assert_cli_error(capsys, ["train", "--locked-towers", "image", "--output-dir", str(tmp_path / "run")], "--locked-towers locks a pretrained tower .* needs --init-from")
     # The same values as the preset's are accepted (refused later only for the missing run).
     args = cli.build_parser().parse_args(common + ["--image-size", "16", "--locked-towers", "text"])
     assert args.image_size == 16 and args.locked_towers == "text" and args.variant is None
@@ -195,35 +200,29 @@ def test_a_killed_run_resumes_to_the_same_total_steps(tmp_path, record_fit, caps
     assert "already took its 5 steps" in capsys.readouterr().out
     assert len(record_fit) == calls and read_metrics(output) == metrics
     # Other settings than the checkpointed run's are refused by name.
-    with pytest.raises(SystemExit, match=r"--resume: .* other settings: --steps 5 there, 9 now"):
-        cli.main([a if a != "5" else "9" for a in args] + ["--resume"])
+    assert_cli_error(capsys, [a if a != "5" else "9" for a in args] + ["--resume"], r"--resume: .* other settings: --steps 5 there, 9 now")
 
 
-def test_resume_and_fresh_runs_check_the_checkpoints(tmp_path):
+def test_resume_and_fresh_runs_check_the_checkpoints(tmp_path, capsys):
     output = tmp_path / "run"
-    with pytest.raises(SystemExit, match="--resume: .* holds no checkpoint to resume"):
-        cli.main(["train", "--resume", "--output-dir", str(output)])
+    assert_cli_error(capsys, ["train", "--resume", "--output-dir", str(output)], "--resume: .* holds no checkpoint to resume")
     assert not os.path.exists(output / LOCK_FILE), "the lock is released on errors too"
     model = SigLIP.from_variant("Pico/8", image_size=16, sequence_length=4, vocabulary_size=20)
     model.compile()
     save_checkpoint(model, checkpoint_directory(output), 3, arguments={"steps": 7})
-    with pytest.raises(SystemExit, match="--output-dir .* holds checkpoints of an earlier run .* pass --resume"):
-        cli.main(["train", "--output-dir", str(output)])
-    with pytest.raises(SystemExit, match="--resume: .* other settings: --steps 7 there, 1800 now"):
-        cli.main(["train", "--resume", "--output-dir", str(output)])
+    assert_cli_error(capsys, ["train", "--output-dir", str(output)], "--output-dir .* holds checkpoints of an earlier run .* pass --resume")
+    assert_cli_error(capsys, ["train", "--resume", "--output-dir", str(output)], "--resume: .* other settings: --steps 7 there, 1800 now")
 
 
-def test_the_output_directory_is_checked_and_locked_before_training(tmp_path):
+def test_the_output_directory_is_checked_and_locked_before_training(tmp_path, capsys):
     output = tmp_path / "run"
     output.mkdir()
     (output / LOCK_FILE).write_text(f"{os.getpid()}\n")
-    with pytest.raises(SystemExit, match=rf"--output-dir .* is in use by another run \(process {os.getpid()},"):
-        cli.main(["train", "--output-dir", str(output)])
+    assert_cli_error(capsys, ["train", "--output-dir", str(output)], rf"--output-dir .* is in use by another run \(process {os.getpid()},")
     assert (output / LOCK_FILE).read_text() == f"{os.getpid()}\n", "the holder's lock stays"
     a_file = tmp_path / "file"
     a_file.write_text("notes")
-    with pytest.raises(SystemExit, match="--output-dir .* exists and is not a directory"):
-        cli.main(["train", "--output-dir", str(a_file)])
+    assert_cli_error(capsys, ["train", "--output-dir", str(a_file)], "--output-dir .* exists and is not a directory")
     assert a_file.read_text() == "notes"
 
 
