@@ -142,13 +142,24 @@ def print_table(rows, arguments):
         f"dim {arguments.dim}, float32, simulated CPU devices (JAX)\n"
     )
     header = [
-        "implementation", "devices", "global B", "per-device temp MiB", "per-device total MiB",
-        "median ms", "permutes", "all-gathers",
+        "implementation",
+        "devices",
+        "global B",
+        "per-device temp MiB",
+        "per-device total MiB",
+        "median ms",
+        "permutes",
+        "all-gathers",
     ]
     cells = [
         [
-            row["implementation"], row["devices"], row["global_batch"], f"{row['temp_mib']:.2f}",
-            f"{row['total_mib']:.2f}", f"{row['median_ms']:.1f}", row["collective_permutes"],
+            row["implementation"],
+            row["devices"],
+            row["global_batch"],
+            f"{row['temp_mib']:.2f}",
+            f"{row['total_mib']:.2f}",
+            f"{row['median_ms']:.1f}",
+            row["collective_permutes"],
             row["all_gathers"],
         ]
         for row in rows

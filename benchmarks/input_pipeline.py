@@ -48,11 +48,10 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
-
-import common  # noqa: E402
 
 from keras_siglip import SigLIP  # noqa: E402
 from keras_siglip.data import tfrecord_corpus, webdataset_corpus, write_tfrecord, write_webdataset  # noqa: E402
@@ -77,7 +76,9 @@ def photos(count, size, rng):
         side = int(rng.integers(160, min(source.shape[:2]) + 1))
         top = int(rng.integers(0, source.shape[0] - side + 1))
         left = int(rng.integers(0, source.shape[1] - side + 1))
-        crop = Image.fromarray(source[top : top + side, left : left + side]).resize((size, size), Image.BICUBIC)
+        crop = Image.fromarray(source[top : top + side, left : left + side]).resize(
+            (size, size), Image.BICUBIC
+        )
         images[index] = np.asarray(crop)[:, :: 1 if index % 2 else -1]
     return images
 
@@ -127,8 +128,18 @@ def _median_rates(blocks):
 
 
 def _shard_passes(
-    function_name, files, tokenizer_proto, image_size, sequence_length, batch_size, repeats, stream, index, count,
-    queue, go,
+    function_name,
+    files,
+    tokenizer_proto,
+    image_size,
+    sequence_length,
+    batch_size,
+    repeats,
+    stream,
+    index,
+    count,
+    queue,
+    go,
 ):
     """One process of a `--processes` run: time passes (or stream blocks) over its
     shard, report to `queue`."""
@@ -171,8 +182,20 @@ def time_processes(function_name, files, args, tokenizer_proto, stream=0):
     workers = [
         context.Process(
             target=_shard_passes,
-            args=(function_name, files, tokenizer_proto, args.image_size, args.sequence_length, args.batch_size,
-                  args.repeats, stream, index, args.processes, queue, go),
+            args=(
+                function_name,
+                files,
+                tokenizer_proto,
+                args.image_size,
+                args.sequence_length,
+                args.batch_size,
+                args.repeats,
+                stream,
+                index,
+                args.processes,
+                queue,
+                go,
+            ),
         )
         for index in range(args.processes)
     ]
@@ -219,7 +242,9 @@ def model_rates(args, preprocessor, shards):
     batch = next(iter(pipeline))
     in_memory = tf.data.Dataset.from_tensors(batch).repeat()
     timer = StepTimes()
-    model.fit(in_memory, steps_per_epoch=args.warmup + args.steps, epochs=1, verbose=0, callbacks=[timer])
+    model.fit(
+        in_memory, steps_per_epoch=args.warmup + args.steps, epochs=1, verbose=0, callbacks=[timer]
+    )
     memory_rate = args.batch_size / common.median(timer.times[args.warmup :])
     timer = StepTimes()
     model.fit(pipeline, steps_per_epoch=args.warmup, epochs=1, verbose=0)
@@ -249,64 +274,123 @@ def main():
     parser.add_argument("--image-size", type=int, default=224, help="side of the model's images")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--sequence-length", type=int, default=64)
-    parser.add_argument("--variant", default="Nano/16", help="the model whose consumption rate is measured")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed passes over the corpus (and stream blocks of a pass's worth)"
+        "--variant", default="Nano/16", help="the model whose consumption rate is measured"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed passes over the corpus (and stream blocks of a pass's worth)",
     )
     parser.add_argument("--steps", type=int, default=8, help="timed fit steps")
-    parser.add_argument("--warmup", type=int, default=2, help="fit steps before timing (compilation)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="fit steps before timing (compilation)"
+    )
     parser.add_argument("--skip-model", action="store_true", help="time the pipeline only")
     parser.add_argument(
-        "--processes", type=int, default=1, help="also time this many processes reading their shards at once"
+        "--processes",
+        type=int,
+        default=1,
+        help="also time this many processes reading their shards at once",
     )
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     texts = captions(args.samples, rng)
     images = photos(args.samples, args.source_size, rng)
-    tokenizer = SigLIPTokenizer(train_sentencepiece(texts, 200, hard_vocab_limit=False), args.sequence_length)
+    tokenizer = SigLIPTokenizer(
+        train_sentencepiece(texts, 200, hard_vocab_limit=False), args.sequence_length
+    )
     preprocessor = SigLIPPreprocessor(tokenizer, image_size=args.image_size)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        shards = write_webdataset(os.path.join(folder, "tar"), images, texts, samples_per_shard=256, quality=90)
-        records = write_tfrecord(os.path.join(folder, "tfrecord"), images, texts, samples_per_file=256, quality=90)
+        shards = write_webdataset(
+            os.path.join(folder, "tar"), images, texts, samples_per_shard=256, quality=90
+        )
+        records = write_tfrecord(
+            os.path.join(folder, "tfrecord"), images, texts, samples_per_file=256, quality=90
+        )
         megabytes = sum(os.path.getsize(path) for path in shards) / 2**20
-        print(f"Corpus: {args.samples} JPEGs of {args.source_size} px, {megabytes:.1f} MiB of tar shards.", flush=True)
+        print(
+            f"Corpus: {args.samples} JPEGs of {args.source_size} px, {megabytes:.1f} MiB of tar shards.",
+            flush=True,
+        )
         corpora = [
-            (f"tar shards (webdataset_corpus), {args.source_size} px JPEGs", webdataset_corpus, shards),
+            (
+                f"tar shards (webdataset_corpus), {args.source_size} px JPEGs",
+                webdataset_corpus,
+                shards,
+            ),
             (f"TFRecord (tfrecord_corpus), {args.source_size} px JPEGs", tfrecord_corpus, records),
         ]
         if args.source_size != args.image_size:
-            resized = np.stack([np.asarray(Image.fromarray(image).resize((args.image_size,) * 2, Image.BICUBIC)) for image in images])
-            stored = write_webdataset(os.path.join(folder, "tar_resized"), resized, texts, samples_per_shard=256, quality=90)
-            corpora.append((f"tar shards, JPEGs stored at {args.image_size} px", webdataset_corpus, stored))
+            resized = np.stack(
+                [
+                    np.asarray(Image.fromarray(image).resize((args.image_size,) * 2, Image.BICUBIC))
+                    for image in images
+                ]
+            )
+            stored = write_webdataset(
+                os.path.join(folder, "tar_resized"),
+                resized,
+                texts,
+                samples_per_shard=256,
+                quality=90,
+            )
+            corpora.append(
+                (f"tar shards, JPEGs stored at {args.image_size} px", webdataset_corpus, stored)
+            )
         batches = args.samples // args.batch_size  # a pass's worth per stream block
         for name, function, files in corpora:
             dataset = function(files, preprocessor, args.batch_size, seed=0)
             passes = time_passes(dataset, args.repeats)
             stream = function(files, preprocessor, args.batch_size, seed=0, repeat=True)
-            rows.append((name, *_cells(passes), *_cells(time_stream(stream, batches, args.repeats))))
+            rows.append(
+                (name, *_cells(passes), *_cells(time_stream(stream, batches, args.repeats)))
+            )
             print(f"  {name}: {_report(rows[-1])}", flush=True)
             if args.processes > 1:
                 name = f"{name}, {args.processes} processes (one shard each)"
                 passes = time_processes(function.__name__, files, args, tokenizer.proto)
-                stream = time_processes(function.__name__, files, args, tokenizer.proto, batches // args.processes)
+                stream = time_processes(
+                    function.__name__, files, args, tokenizer.proto, batches // args.processes
+                )
                 rows.append((name, *_cells(passes), *_cells(stream)))
                 print(f"  {name}: {_report(rows[-1])}", flush=True)
         if not args.skip_model:
             parameters, memory_rate, pipeline_rate = model_rates(args, preprocessor, shards)
-            rows.append((f"{args.variant} `fit`, one batch in memory ({parameters:,} parameters)", "", "", f"{memory_rate:,.0f}", ""))
-            rows.append((f"{args.variant} `fit` on the tar pipeline", "", "", f"{pipeline_rate:,.0f}", ""))
+            rows.append(
+                (
+                    f"{args.variant} `fit`, one batch in memory ({parameters:,} parameters)",
+                    "",
+                    "",
+                    f"{memory_rate:,.0f}",
+                    "",
+                )
+            )
+            rows.append(
+                (f"{args.variant} `fit` on the tar pipeline", "", "", f"{pipeline_rate:,.0f}", "")
+            )
 
     print(
         f"\n{args.source_size} px JPEG -> {args.image_size} px, {args.sequence_length} tokens, "
         f"batch {args.batch_size}\n"
     )
-    header = ["stage", "whole passes: pairs / s", "CPU ms / pair", "stream (`repeat=True`): pairs / s", "CPU ms / pair"]
+    header = [
+        "stage",
+        "whole passes: pairs / s",
+        "CPU ms / pair",
+        "stream (`repeat=True`): pairs / s",
+        "CPU ms / pair",
+    ]
     print(common.markdown_table(header, rows, right_aligned_from=1))
     print()
     use_bfc = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true")
-    details = [f"backend {keras.backend.backend()}", f"TensorFlow CPU allocator {'BFC' if use_bfc else 'default'}"]
+    details = [
+        f"backend {keras.backend.backend()}",
+        f"TensorFlow CPU allocator {'BFC' if use_bfc else 'default'}",
+    ]
     print(common.machine_line(LIBRARIES, details))
 
 

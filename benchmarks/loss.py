@@ -135,7 +135,9 @@ def run_subprocess(arguments, worker_arguments):
     if result.returncode != 0:
         killed = result.returncode < 0 or result.returncode == 137
         reason = "killed (out of memory?)" if killed else "failed"
-        return {"error": f"{reason}: {result.stderr.strip().splitlines()[-1:] or result.returncode}"}
+        return {
+            "error": f"{reason}: {result.stderr.strip().splitlines()[-1:] or result.returncode}"
+        }
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -144,7 +146,9 @@ def print_progress(row):
         detail = f"{row['seconds']:.3f} s, {row['peak_extra_bytes'] / 2**20:.0f} MiB extra"
     else:
         detail = row.get("skipped") or row.get("error")
-    print(f"  {row['implementation']:>9} B={row['batch_size']}: {detail}", file=sys.stderr, flush=True)
+    print(
+        f"  {row['implementation']:>9} B={row['batch_size']}: {detail}", file=sys.stderr, flush=True
+    )
 
 
 def print_table(arguments, rows, matmul):
@@ -257,9 +261,7 @@ def build(kind, embeddings, arguments):
         chunk_size = arguments.chunk_size if kind == "chunked" else None
 
         def loss(images, texts, log_temperature, bias):
-            return losses.sigmoid_loss(
-                images, texts, log_temperature, bias, chunk_size=chunk_size
-            )
+            return losses.sigmoid_loss(images, texts, log_temperature, bias, chunk_size=chunk_size)
 
     inputs = (images, texts, log_temperature, bias)
     return forward_backward(loss), inputs

@@ -187,12 +187,16 @@ def measure(config_name, framework, runs):
 
 def run_worker(config_name, framework, runs):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    command = [sys.executable, os.path.abspath(__file__), "--worker",
-               json.dumps([config_name, framework, runs])]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        json.dumps([config_name, framework, runs]),
+    ]
     process = subprocess.run(command, env=env, capture_output=True, text=True)
     for line in process.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+            return json.loads(line[len(RESULT_PREFIX) :])
     tail = (process.stdout + process.stderr).strip().splitlines()[-10:]
     return {"error": f"exit code {process.returncode}", "output": tail}
 
@@ -227,8 +231,10 @@ def main(argv=None):
                 f"| {result['min']:.4f} | {flops / 1e9 / result['median']:.0f} |",
                 flush=True,
             )
-        print(f"\n{config_name}: train_step.py's step_flops {step_flops(CONFIGS[config_name]) / 1e9:,.1f} GFLOP "
-              f"(the products above, counted the same way: {flops / 1e9:,.1f}).")
+        print(
+            f"\n{config_name}: train_step.py's step_flops {step_flops(CONFIGS[config_name]) / 1e9:,.1f} GFLOP "
+            f"(the products above, counted the same way: {flops / 1e9:,.1f})."
+        )
     print(common.machine_line(LIBRARIES))
     for config_name, framework, result in failures:
         print(f"\n{config_name} / {framework} failed ({result['error']}):")

@@ -110,7 +110,9 @@ def print_table(arguments, rows):
         else f"SigLiT gradient-cached step, B={arguments.batch_size:,}, {arguments.backend}"
     )
     print()
-    print("| B | micro-batch | median s / step | min s | pairs / s | loss | peak extra MiB | process peak MiB |")
+    print(
+        "| B | micro-batch | median s / step | min s | pairs / s | loss | peak extra MiB | process peak MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         head = f"| {arguments.batch_size:,} | {row['micro_batch_size']:,} "

@@ -130,9 +130,7 @@ LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 1e-4
 RESULT_PREFIX = "TRAIN_STEP_RESULT "
 MATMUL_SIZE = 2048
-LIBRARIES = (
-    "numpy", "keras", "keras-hub", "jax", "tensorflow", "torch", "transformers"
-)
+LIBRARIES = ("numpy", "keras", "keras-hub", "jax", "tensorflow", "torch", "transformers")
 
 
 def step_flops(config):
@@ -159,7 +157,13 @@ def step_flops(config):
     patch_embedding = patches * config["patch_size"] ** 2 * 3 * width
     # The head: the probe's query, keys and values of every patch, attention, the
     # output projection and the MLP of the one pooled token.
-    pooling_head = width * width + 2 * patches * width * width + 2 * patches * width + width * width + 2 * width * mlp
+    pooling_head = (
+        width * width
+        + 2 * patches * width * width
+        + 2 * patches * width
+        + width * width
+        + 2 * width * mlp
+    )
     image = patch_embedding + config["image_num_layers"] * block(patches) + pooling_head
     text = config["text_num_layers"] * block(tokens) + width * width
     forward = config["batch_size"] * (image + text)
@@ -338,9 +342,7 @@ def build_transformers(config):
     torch.manual_seed(0)
     model = SiglipModel(siglip_config)
     model.train()
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     images, token_ids = random_batch(config)
     pixel_values = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     input_ids = torch.from_numpy(token_ids).long()
@@ -350,9 +352,7 @@ def build_transformers(config):
         for _ in range(num_steps):
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            loss = model(
-                input_ids=input_ids, pixel_values=pixel_values, return_loss=True
-            ).loss
+            loss = model(input_ids=input_ids, pixel_values=pixel_values, return_loss=True).loss
             loss.backward()
             optimizer.step()
             loss.item()
@@ -494,12 +494,8 @@ def parse_args(argv=None):
         description="Train-step time and peak RSS of three SigLIP implementations."
     )
     parser.add_argument("--config", choices=[*CONFIGS, "all"], default="small")
-    parser.add_argument(
-        "--impl", choices=[*IMPLEMENTATIONS, "all"], nargs="+", default=["all"]
-    )
-    parser.add_argument(
-        "--backend", choices=[*KERAS_BACKENDS, "all"], nargs="+", default=["all"]
-    )
+    parser.add_argument("--impl", choices=[*IMPLEMENTATIONS, "all"], nargs="+", default=["all"])
+    parser.add_argument("--backend", choices=[*KERAS_BACKENDS, "all"], nargs="+", default=["all"])
     parser.add_argument("--steps", type=int, default=5, help="timed steps (>= 1)")
     parser.add_argument(
         "--warmup",
@@ -552,14 +548,15 @@ def main(argv=None):
                 file=sys.stderr,
                 flush=True,
             )
-            results[key] = merge_round(
-                results.get(key), run_worker(*key, args.steps, args.warmup)
-            )
+            results[key] = merge_round(results.get(key), run_worker(*key, args.steps, args.warmup))
 
     print(
         f"\nTrain step (forward, backward, AdamW update): {args.warmup} warm-up "
         f"steps, then {args.steps} timed, in each of {args.rounds} round(s). "
-        + ", ".join(f"{name}: {step_flops(CONFIGS[name]) / 1e9:,.1f} GFLOP per step" for name in config_names)
+        + ", ".join(
+            f"{name}: {step_flops(CONFIGS[name]) / 1e9:,.1f} GFLOP per step"
+            for name in config_names
+        )
         + ".\n"
     )
     print(

@@ -60,14 +60,10 @@ def data_parallel(devices=None, auto_shard_dataset=True):
         auto_shard_dataset: let Keras shard a `tf.data` dataset across processes;
             `False` when each process feeds its own share of the data.
     """
-    return keras.distribution.DataParallel(
-        devices=devices, auto_shard_dataset=auto_shard_dataset
-    )
+    return keras.distribution.DataParallel(devices=devices, auto_shard_dataset=auto_shard_dataset)
 
 
-def model_parallel_layout_map(
-    device_mesh, model_axis=MODEL_AXIS, embedding_sharding="vocabulary"
-):
+def model_parallel_layout_map(device_mesh, model_axis=MODEL_AXIS, embedding_sharding="vocabulary"):
     """A `LayoutMap` sharding both towers' large kernels over `model_axis`.
 
     Megatron-style, so each block needs one reduction: the attention query, key
@@ -98,8 +94,7 @@ def model_parallel_layout_map(
     embeddings = {"vocabulary": (model_axis, None), "hidden": (None, model_axis)}
     if embedding_sharding not in embeddings:
         raise ValueError(
-            f"`embedding_sharding` must be one of {sorted(embeddings)}; got "
-            f"{embedding_sharding!r}."
+            f"`embedding_sharding` must be one of {sorted(embeddings)}; got {embedding_sharding!r}."
         )
     layout_map = keras.distribution.LayoutMap(device_mesh)
     layout_map[r".*attention/(query|key|value)/kernel"] = (None, model_axis)

@@ -166,9 +166,7 @@ class Embedder:
     def fingerprint(self):
         """A short hash of the image tower's configuration and some of its weights:
         cached image embeddings are reused only with the model that made them."""
-        digest = hashlib.sha256(
-            repr((self.image_size, self.model.embedding_dim)).encode()
-        )
+        digest = hashlib.sha256(repr((self.image_size, self.model.embedding_dim)).encode())
         variables = self.model.image_encoder.weights
         for variable in variables:
             digest.update(repr((variable.path, tuple(variable.shape))).encode())
@@ -278,18 +276,14 @@ def classify(
     for start in range(0, len(images), chunk):
         probabilities = classifier.predict_proba(images[start : start + chunk])
         for name, row in zip(names[start : start + chunk], probabilities):
-            scores = {
-                label: float(value) for label, value in zip(classifier.class_names, row)
-            }
+            scores = {label: float(value) for label, value in zip(classifier.class_names, row)}
             results.append({"image": name, "scores": scores})
         if progress is not None:
             progress(len(results), len(images))
     return results
 
 
-def embed(
-    preset, images=None, texts=None, batch_size=DEFAULT_BATCH_SIZE, progress=None
-):
+def embed(preset, images=None, texts=None, batch_size=DEFAULT_BATCH_SIZE, progress=None):
     """L2-normalised float32 embeddings of images or of texts, one row per input.
 
     Args:
@@ -363,13 +357,9 @@ class ImageIndex:
     def __init__(self, folder, embedder, index_path=None):
         folder = os.fspath(folder)
         if not os.path.isdir(folder):
-            raise ValueError(
-                f"`folder` must be an existing folder of images; got {folder!r}."
-            )
+            raise ValueError(f"`folder` must be an existing folder of images; got {folder!r}.")
         if not isinstance(embedder, Embedder):
-            raise ValueError(
-                f"`embedder` must be an Embedder; got {type(embedder).__name__}."
-            )
+            raise ValueError(f"`embedder` must be an Embedder; got {type(embedder).__name__}.")
         self.folder = folder
         self.embedder = embedder
         if index_path is None:
@@ -450,10 +440,7 @@ class ImageIndex:
             return {}
         try:
             with np.load(self.index_path, allow_pickle=False) as cache:
-                if (
-                    int(cache["format"]) != INDEX_FORMAT
-                    or str(cache["fingerprint"]) != fingerprint
-                ):
+                if int(cache["format"]) != INDEX_FORMAT or str(cache["fingerprint"]) != fingerprint:
                     return {}
                 return {
                     str(name): (int(size), int(mtime), embedding)

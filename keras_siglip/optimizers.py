@@ -70,12 +70,19 @@ class AdamW(keras.optimizers.AdamW):
         super().__init__(*args, **kwargs)
         multipliers = dict(learning_rate_multipliers or {})
         for path, multiplier in multipliers.items():
-            if not isinstance(path, str) or isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or multiplier <= 0:
+            if (
+                not isinstance(path, str)
+                or isinstance(multiplier, bool)
+                or not isinstance(multiplier, (int, float))
+                or multiplier <= 0
+            ):
                 raise ValueError(
                     "`learning_rate_multipliers` must map variable paths (str) to positive "
                     f"numbers; got {path!r}: {multiplier!r}."
                 )
-        self.learning_rate_multipliers = {path: float(multiplier) for path, multiplier in multipliers.items()}
+        self.learning_rate_multipliers = {
+            path: float(multiplier) for path, multiplier in multipliers.items()
+        }
 
     def update_step(self, gradient, variable, learning_rate):
         # On TensorFlow `variable` is the backend's own variable: find the Keras one.

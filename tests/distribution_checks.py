@@ -58,6 +58,7 @@ def check_ring_matches_dense():
         dense_value, dense_gradients = loss_value_and_gradients(losses.sigmoid_loss, args)
         for bidirectional in (False, True):
             for chunk_size in (None, 2):
+
                 def ring_loss(*a):
                     return losses.sigmoid_loss(
                         *a, bidirectional=bidirectional, chunk_size=chunk_size

@@ -19,7 +19,9 @@ def pico(image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULA
     )
 
 
-def random_batch(rng, size=8, image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY):
+def random_batch(
+    rng, size=8, image_size=IMAGE_SIZE, sequence_length=LENGTH, vocabulary_size=VOCABULARY
+):
     """`size` random model inputs: images in [-1, 1] and token ids below `vocabulary_size`."""
     return {
         "images": rng.uniform(-1, 1, size=(size, image_size, image_size, 3)).astype("float32"),

@@ -57,7 +57,9 @@ def main():
     for backend in BACKENDS:
         code, counts = run(backend, sys.argv[1:])
         totals["passed"] += counts.get("passed", 0)
-        totals["failed"] += counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
+        totals["failed"] += (
+            counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
+        )
         totals["skipped"] += counts.get("skipped", 0)
         if code != 0:
             failed_backends.append(backend)

@@ -23,9 +23,7 @@ def run(code, backend_env, keras_home):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout, [
-        line for line in result.stderr.splitlines() if "UserWarning" in line
-    ]
+    return result.stdout, [line for line in result.stderr.splitlines() if "UserWarning" in line]
 
 
 CODE = "import keras\nimport keras_siglip\nimport keras_siglip\nprint(keras.backend.backend())"
@@ -36,9 +34,7 @@ def test_keras_imported_first_with_another_backend_warns_once(tmp_path):
     stdout, warnings = run(CODE, {}, tmp_path)
     assert stdout.strip() == "tensorflow"
     assert len(warnings) == 1
-    assert (
-        "uses the 'tensorflow' backend, not keras_siglip's default 'jax'" in warnings[0]
-    )
+    assert "uses the 'tensorflow' backend, not keras_siglip's default 'jax'" in warnings[0]
     assert "set KERAS_BACKEND" in warnings[0]
 
 

@@ -6,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+)
 import inference  # noqa: E402
 import matmul_floor  # noqa: E402
 import train_step  # noqa: E402
@@ -35,7 +37,11 @@ def test_b16_products_have_the_model_shapes():
 
 
 def test_keras_hub_xla_runs_on_tensorflow_only():
-    keys = list(train_step.combinations(["small"], ["ours", "keras_hub_xla", "transformers"], ["jax", "tensorflow"]))
+    keys = list(
+        train_step.combinations(
+            ["small"], ["ours", "keras_hub_xla", "transformers"], ["jax", "tensorflow"]
+        )
+    )
     assert keys == [
         ("small", "ours", "jax"),
         ("small", "ours", "tensorflow"),
@@ -46,6 +52,7 @@ def test_keras_hub_xla_runs_on_tensorflow_only():
 
 
 # --- inference.py --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def jpeg_files(tmp_path_factory):
@@ -70,7 +77,9 @@ def test_inference_pipelines_embed_the_same_pixels(jpeg_files):
     pytest.importorskip("transformers")
     size, batch = 32, 2
     whole, decode, _ = inference.ours(jpeg_files, "Pico/8", size, batch)
-    theirs_whole, theirs_decode, _ = inference.transformers_pipeline(jpeg_files, "Pico/8", size, batch)
+    theirs_whole, theirs_decode, _ = inference.transformers_pipeline(
+        jpeg_files, "Pico/8", size, batch
+    )
     for embeddings in (whole(jpeg_files), np.concatenate(theirs_whole(jpeg_files))):
         assert embeddings.shape == (5, 64)
         np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
@@ -86,7 +95,12 @@ def test_inference_table_has_one_row_per_run():
         ("ours", "torch"),
         ("transformers", "torch (native)"),
     ]
-    result = {"seconds": [2.0, 4.0, 8.0], "warmup_seconds": 1.0, "decode_seconds": 1.0, "encode_seconds": 3.0}
+    result = {
+        "seconds": [2.0, 4.0, 8.0],
+        "warmup_seconds": 1.0,
+        "decode_seconds": 1.0,
+        "encode_seconds": 3.0,
+    }
     (row,) = inference.table_rows({("ours", "jax"): result}, count=64)
     # 64 images over the median round (4 s); stages over all 64 images.
     assert row == ["ours", "jax", "16.0", "15.6", "46.9", "25%", "1.0"]

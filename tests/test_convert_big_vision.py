@@ -18,7 +18,6 @@ pytest.importorskip("transformers")
 from transformers_reference import (  # noqa: E402
     IMAGE_SIZE,
     NUM_HEADS,
-    PATCH_SIZE,
     SEQUENCE_LENGTH,
     TOWER,
     WIDTH,
@@ -54,7 +53,9 @@ def big_vision_arrays(model, scanned=False, split_heads=True, text_head=True):
             arrays[f"{name}/{part}/kernel"] = (
                 kernel.reshape(WIDTH, NUM_HEADS, HEAD_DIM) if split_heads else kernel
             )
-            arrays[f"{name}/{part}/bias"] = bias.reshape(NUM_HEADS, HEAD_DIM) if split_heads else bias
+            arrays[f"{name}/{part}/bias"] = (
+                bias.reshape(NUM_HEADS, HEAD_DIM) if split_heads else bias
+            )
         kernel = state[f"{output}.weight"].T
         arrays[f"{name}/out/kernel"] = (
             kernel.reshape(NUM_HEADS, HEAD_DIM, WIDTH) if split_heads else kernel
@@ -66,7 +67,10 @@ def big_vision_arrays(model, scanned=False, split_heads=True, text_head=True):
         attention(
             f"{name}/MultiHeadDotProductAttention_0",
             [
-                (state[f"{source}.self_attn.{p}_proj.weight"], state[f"{source}.self_attn.{p}_proj.bias"])
+                (
+                    state[f"{source}.self_attn.{p}_proj.weight"],
+                    state[f"{source}.self_attn.{p}_proj.bias"],
+                )
                 for p in ("q", "k", "v")
             ],
             f"{source}.self_attn.out_proj",
@@ -88,7 +92,10 @@ def big_vision_arrays(model, scanned=False, split_heads=True, text_head=True):
     packed_bias = state["vision_model.head.attention.in_proj_bias"]
     attention(
         "img/MAPHead_0/MultiHeadDotProductAttention_0",
-        [(packed_weight[i * WIDTH:(i + 1) * WIDTH], packed_bias[i * WIDTH:(i + 1) * WIDTH]) for i in range(3)],
+        [
+            (packed_weight[i * WIDTH : (i + 1) * WIDTH], packed_bias[i * WIDTH : (i + 1) * WIDTH])
+            for i in range(3)
+        ],
         "vision_model.head.attention.out_proj",
     )
     norm("img/MAPHead_0/LayerNorm_0", "vision_model.head.layernorm")
@@ -107,7 +114,7 @@ def big_vision_arrays(model, scanned=False, split_heads=True, text_head=True):
         for tower in ("img/Transformer", "txt/Encoder_0"):
             first = f"{tower}/encoderblock_0/"
             for key in [key for key in arrays if key.startswith(first)]:
-                suffix = key[len(first):]
+                suffix = key[len(first) :]
                 layers = [
                     arrays.pop(f"{tower}/encoderblock_{index}/{suffix}")
                     for index in range(TOWER["num_hidden_layers"])
@@ -167,7 +174,10 @@ def test_missing_text_head_is_an_identity(reference, inputs, tmp_path):
 
 def test_arguments_are_checked_against_the_shapes(reference, tmp_path):
     path = save(tmp_path / "siglip.npz", big_vision_arrays(reference))
-    with pytest.raises(ValueError, match=r"not a 'Pico/8' checkpoint.*image intermediate_dim 256 \(checkpoint: 128\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"not a 'Pico/8' checkpoint.*image intermediate_dim 256 \(checkpoint: 128\)",
+    ):
         load_big_vision_checkpoint(path, variant="Pico/8")
     with pytest.raises(ValueError, match=r"`image_size` 48 gives a 6 x 6 grid.*4 x 4"):
         load_big_vision_checkpoint(path, image_size=48)
@@ -210,7 +220,9 @@ def test_shape_mismatch_names_variable_key_and_shapes(reference, tmp_path):
 
 def test_recognising_checkpoints(reference, tmp_path):
     assert is_big_vision_checkpoint(save(tmp_path / "a.npz", big_vision_arrays(reference)))
-    without_prefix = {key[len("params/"):]: value for key, value in big_vision_arrays(reference).items()}
+    without_prefix = {
+        key[len("params/") :]: value for key, value in big_vision_arrays(reference).items()
+    }
     assert is_big_vision_checkpoint(save(tmp_path / "b.npz", without_prefix))
     assert not is_big_vision_checkpoint(save(tmp_path / "other.npz", {"x": np.zeros(3)}))
     assert not is_big_vision_checkpoint(str(tmp_path / "missing.npz"))
@@ -239,7 +251,9 @@ def test_sizes_from_the_headers_are_refused_before_anything_is_built(
     monkeypatch.setattr(weights, "build_siglip", refuse_to_build)
     arrays = big_vision_arrays(reference, scanned=True)
     # A scanned encoder's depth is the first axis of its stacked arrays.
-    arrays["params/img/Transformer/encoderblock/LayerNorm_0/scale"] = np.ones((129, WIDTH), "float32")
+    arrays["params/img/Transformer/encoderblock/LayerNorm_0/scale"] = np.ones(
+        (129, WIDTH), "float32"
+    )
     with pytest.raises(ValueError, match=r"the blocks of 'img/Transformer'` as 129.*128"):
         load_big_vision_checkpoint(save(tmp_path / "deep.npz", arrays))
 

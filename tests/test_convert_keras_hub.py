@@ -8,6 +8,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from test_layers import as_numpy
 
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
 from keras_siglip.convert.keras_hub import (
@@ -17,7 +18,6 @@ from keras_siglip.convert.keras_hub import (
     preprocessor_from_keras_hub,
 )
 from keras_siglip.preprocessing import train_sentencepiece
-from test_layers import as_numpy
 
 IMAGE_SIZE, PATCH, WIDTH, LENGTH, VOCABULARY = 32, 8, 64, 16, 500
 LOG_TEMPERATURE, BIAS = 1.7, -2.3
@@ -73,9 +73,7 @@ def keras_hub_preprocessor():
         interpolation="bicubic",
         antialias=True,
     )
-    return keras_hub.models.SigLIPPreprocessor(
-        tokenizer, image_converter, sequence_length=LENGTH
-    )
+    return keras_hub.models.SigLIPPreprocessor(tokenizer, image_converter, sequence_length=LENGTH)
 
 
 @pytest.fixture(scope="module")

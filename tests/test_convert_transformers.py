@@ -67,7 +67,9 @@ def test_loaded_model_matches_transformers(reference, inputs):
     model = load_transformers_checkpoint(path)
     assert model.image_size == IMAGE_SIZE and model.sequence_length == SEQUENCE_LENGTH
     assert model.vocabulary_size == VOCABULARY_SIZE
-    assert float(keras.ops.convert_to_numpy(model.log_temperature)) == pytest.approx(LOG_TEMPERATURE)
+    assert float(keras.ops.convert_to_numpy(model.log_temperature)) == pytest.approx(
+        LOG_TEMPERATURE
+    )
     assert float(keras.ops.convert_to_numpy(model.bias)) == pytest.approx(BIAS)
     assert_same_outputs(model, reference_model, inputs)
     assert model.count_params() == sum(p.numel() for p in reference_model.parameters())
@@ -324,7 +326,13 @@ def test_hf_handles_download_only_what_is_read(reference, monkeypatch, rng):
         {"repo_id": "owner/tiny-siglip", "revision": None, "allow_patterns": list(REMOTE_PATTERNS)},
     ]
     assert set(REMOTE_PATTERNS) == {"*.json", "*.safetensors", "spiece.model"}
-    for handle in ("hf://tiny-siglip", "hf://owner/", "hf://a/b/c", "owner/name", "hf://owner/name@"):
+    for handle in (
+        "hf://tiny-siglip",
+        "hf://owner/",
+        "hf://a/b/c",
+        "owner/name",
+        "hf://owner/name@",
+    ):
         with pytest.raises(ValueError, match="owner/name"):
             resolve_remote(handle)
     assert len(calls) == 2
@@ -434,7 +442,10 @@ def test_preprocessor(model_with_preprocessing, reference, inputs):
     "edit, expected",
     [
         ({"image_mean": [0.485, 0.456, 0.406]}, r"\[-1, 1\]"),
-        ({"size": {"height": 64, "width": 64}}, "64 pixels but config.json gives the image tower 32"),
+        (
+            {"size": {"height": 64, "width": 64}},
+            "64 pixels but config.json gives the image tower 32",
+        ),
         ({"size": {"shortest_edge": 32}}, "shortest edge"),
     ],
 )
@@ -465,7 +476,9 @@ def test_a_weight_map_entry_outside_the_directory_is_refused(reference, tmp_path
     (checkpoint / "model.safetensors").rename(tmp_path / "outside.safetensors")
     index = {"weight_map": {"logit_scale": "../../outside.safetensors"}}
     (checkpoint / "model.safetensors.index.json").write_text(json.dumps(index))
-    with pytest.raises(ValueError, match=r"outside\.safetensors resolves to .*outside the directory"):
+    with pytest.raises(
+        ValueError, match=r"outside\.safetensors resolves to .*outside the directory"
+    ):
         load_transformers_checkpoint(str(checkpoint))
 
 
@@ -550,12 +563,32 @@ def refuse_to_build(*arguments, **keywords):
 @pytest.mark.parametrize(
     "section, field, value, expected",
     [
-        ("vision_config", "hidden_size", 10_000_000, r"`vision_config\.hidden_size` as 10,000,000.*16,384"),
-        ("text_config", "vocab_size", 10**9, r"`text_config\.vocab_size` as 1,000,000,000.*1,048,576"),
-        ("vision_config", "num_hidden_layers", 1000, r"`vision_config\.num_hidden_layers` as 1,000.*128"),
+        (
+            "vision_config",
+            "hidden_size",
+            10_000_000,
+            r"`vision_config\.hidden_size` as 10,000,000.*16,384",
+        ),
+        (
+            "text_config",
+            "vocab_size",
+            10**9,
+            r"`text_config\.vocab_size` as 1,000,000,000.*1,048,576",
+        ),
+        (
+            "vision_config",
+            "num_hidden_layers",
+            1000,
+            r"`vision_config\.num_hidden_layers` as 1,000.*128",
+        ),
         ("vision_config", "image_size", 100_000, r"`vision_config\.image_size` as 100,000.*4,096"),
         ("text_config", "num_attention_heads", -2, r"`text_config\.num_attention_heads` as -2"),
-        ("vision_config", "intermediate_size", "3072", r"`vision_config\.intermediate_size` as '3072'"),
+        (
+            "vision_config",
+            "intermediate_size",
+            "3072",
+            r"`vision_config\.intermediate_size` as '3072'",
+        ),
     ],
 )
 def test_config_sizes_are_refused_before_anything_is_built(
@@ -574,8 +607,12 @@ def test_config_sizes_are_refused_before_anything_is_built(
 
 def test_a_config_whose_parameter_count_is_too_large_is_refused():
     # Every dimension within its ceiling, the whole far above 20 billion weights.
-    tower = {"hidden_size": 16_384, "intermediate_size": 131_072, "num_hidden_layers": 128,
-             "num_attention_heads": 128}
+    tower = {
+        "hidden_size": 16_384,
+        "intermediate_size": 131_072,
+        "num_hidden_layers": 128,
+        "num_attention_heads": 128,
+    }
     with pytest.raises(ValueError, match=r"config\.json: The image_encoder's config describes"):
         config_from_transformers(
             {"model_type": "siglip", "text_config": tower, "vision_config": tower}

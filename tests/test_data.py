@@ -104,7 +104,9 @@ def test_digits_split_by_image_and_captions_name_the_label(dataset):
     from sklearn.datasets import load_digits
 
     count = np.bincount(load_digits().target, minlength=10)
-    np.testing.assert_array_equal(np.bincount(train.labels, minlength=10) + np.bincount(test.labels, minlength=10), count)
+    np.testing.assert_array_equal(
+        np.bincount(train.labels, minlength=10) + np.bincount(test.labels, minlength=10), count
+    )
 
 
 def test_training_captions_hold_no_held_out_name(dataset):
@@ -127,10 +129,14 @@ def test_about_half_the_held_out_names_use_only_trained_words(dataset):
     import re
 
     def words(caption):
-        return re.findall(r"[a-z0-9]+", caption.lower().replace("-", "").replace("’", "").replace("'", ""))
+        return re.findall(
+            r"[a-z0-9]+", caption.lower().replace("-", "").replace("’", "").replace("'", "")
+        )
 
     trained = {word for caption in dataset.training_captions() for word in words(caption)}
-    expected = [all(word in trained for word in words(caption)) for caption in dataset.test.captions]
+    expected = [
+        all(word in trained for word in words(caption)) for caption in dataset.test.captions
+    ]
     mask = emoji.known_word_mask(dataset.test.captions, dataset.training_captions())
     assert np.mean(mask == np.array(expected)) > 0.97
     assert 0.3 < mask.mean() < 0.6
@@ -140,10 +146,14 @@ def test_known_words_split_holds_out_new_items_whose_words_are_all_trained(datas
     import re
 
     def words(caption):
-        return re.findall(r"[a-z0-9]+", caption.lower().replace("-", "").replace("’", "").replace("'", ""))
+        return re.findall(
+            r"[a-z0-9]+", caption.lower().replace("-", "").replace("’", "").replace("'", "")
+        )
 
     data = emoji.load_emoji(seed=0, render_size=8, held_out_split="known-words")
-    assert len(data.test) == 300 and len(data.train) + len(data.test) == len(dataset.train) + len(dataset.test)
+    assert len(data.test) == 300 and len(data.train) + len(data.test) == len(dataset.train) + len(
+        dataset.test
+    )
     trained = {word for caption in data.training_captions() for word in words(caption)}
     assert all(word in trained for caption in data.test.captions for word in words(caption))
     assert emoji.known_word_mask(data.test.captions, data.training_captions()).all()
@@ -154,10 +164,16 @@ def test_known_words_split_holds_out_new_items_whose_words_are_all_trained(datas
     # random split's known-word items (it draws further down the same order).
     again = emoji.load_emoji(seed=0, render_size=8, held_out_split="known-words")
     assert again.test.captions == data.test.captions
-    assert emoji.load_emoji(seed=1, render_size=8, held_out_split="known-words").test.captions != data.test.captions
+    assert (
+        emoji.load_emoji(seed=1, render_size=8, held_out_split="known-words").test.captions
+        != data.test.captions
+    )
     random_known = {
         caption
-        for caption, known in zip(dataset.test.captions, emoji.known_word_mask(dataset.test.captions, dataset.training_captions()))
+        for caption, known in zip(
+            dataset.test.captions,
+            emoji.known_word_mask(dataset.test.captions, dataset.training_captions()),
+        )
         if known
     }
     assert len(random_known & set(data.test.captions)) > 0.5 * len(random_known)
@@ -197,7 +213,9 @@ def test_augment_against_scipy_interpolation(rng):
 
     images = rng.uniform(-1, 1, size=(5, 9, 13, 3)).astype("float32")
     draws = np.random.default_rng(7)
-    augmented = emoji.augment(images, draws, max_rotation=40.0, scale=(0.6, 1.4), max_shift=0.3, fill=0.5)
+    augmented = emoji.augment(
+        images, draws, max_rotation=40.0, scale=(0.6, 1.4), max_shift=0.3, fill=0.5
+    )
 
     draws = np.random.default_rng(7)
     angle = np.deg2rad(draws.uniform(-40.0, 40.0, size=5))
@@ -212,7 +230,11 @@ def test_augment_against_scipy_interpolation(rng):
         source_x = cx + np.sin(angle[index]) * dy + np.cos(angle[index]) * dx
         for channel in range(3):
             expected = ndimage.map_coordinates(
-                images[index, :, :, channel].astype("float64"), [source_y, source_x], order=1, mode="grid-constant", cval=0.5
+                images[index, :, :, channel].astype("float64"),
+                [source_y, source_x],
+                order=1,
+                mode="grid-constant",
+                cval=0.5,
             )
             np.testing.assert_allclose(augmented[index, :, :, channel], expected, atol=2e-5)
     assert augmented.dtype == np.float32
@@ -225,9 +247,17 @@ def test_bad_arguments_are_explained():
         emoji.load_emoji(num_held_out=100000, render_size=8)
     with pytest.raises(ValueError, match="Unknown language 'xx' in `languages`"):
         emoji.load_emoji(languages=("en", "xx"), render_size=8)
-    with pytest.raises(ValueError, match=r"`digits_held_out_fraction` must be in \(0, 1\), got 1.0"):
+    with pytest.raises(
+        ValueError, match=r"`digits_held_out_fraction` must be in \(0, 1\), got 1.0"
+    ):
         emoji.load_emoji(digits_held_out_fraction=1.0)
-    with pytest.raises(ValueError, match=r"`held_out_split` must be one of \('random', 'known-words'\), got 'words'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`held_out_split` must be one of \('random', 'known-words'\), got 'words'",
+    ):
         emoji.load_emoji(held_out_split="words", render_size=8)
-    with pytest.raises(ValueError, match="`num_held_out` 1800 is more than the .* emoji whose words all stay in training"):
+    with pytest.raises(
+        ValueError,
+        match="`num_held_out` 1800 is more than the .* emoji whose words all stay in training",
+    ):
         emoji.load_emoji(num_held_out=1800, render_size=8, held_out_split="known-words")

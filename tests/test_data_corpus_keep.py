@@ -54,19 +54,30 @@ def test_keep_splits_each_format_by_key(corpus_format, preprocessor, tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (COUNT, 8, 8, 3), dtype=np.uint8)
     options = {"webdataset": {"samples_per_shard": 10}, "tfrecord": {"samples_per_file": 10}}
     paths = write_corpus(
-        tmp_path, corpus_format, images, CAPTIONS, image_format="png",
+        tmp_path,
+        corpus_format,
+        images,
+        CAPTIONS,
+        image_format="png",
         **options.get(corpus_format, {}),
     )
     split = HoldOut(0.3)
     keys = writer_keys(corpus_format, paths)
     expected = {caption for key, caption in zip(keys, CAPTIONS) if split.is_validation(key)}
     assert 3 <= len(expected) <= COUNT - 3, "the split holds out some samples, not all"
-    tokenized = {tuple(ids): caption for ids, caption in zip(preprocessor.tokenizer(CAPTIONS), CAPTIONS)}
+    tokenized = {
+        tuple(ids): caption for ids, caption in zip(preprocessor.tokenizer(CAPTIONS), CAPTIONS)
+    }
 
     def captions_read(keep):
         dataset = open_corpus(
-            str(tmp_path), preprocessor, batch_size=4, keep=keep, repeat=False,
-            shuffle_buffer=0, drop_remainder=False,
+            str(tmp_path),
+            preprocessor,
+            batch_size=4,
+            keep=keep,
+            repeat=False,
+            shuffle_buffer=0,
+            drop_remainder=False,
         )
         ids = np.concatenate([batch["token_ids"] for batch in dataset.as_numpy_iterator()])
         return [tokenized[tuple(row)] for row in ids], dataset.skipped

@@ -85,8 +85,13 @@ def run_python(code, timeout=120):
     accounting, and a hang is a timeout instead of a stuck test run)."""
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=environment,
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -97,7 +102,8 @@ def test_a_20000_by_20000_png_is_skipped_undecoded_in_bounded_memory(tmp_path, v
     path = shard(tmp_path / "bomb.tar", good[:2] + [bomb] + good[2:])
     assert os.path.getsize(path) < 2**20
     (tmp_path / "vocabulary.spm").write_bytes(vocabulary)
-    result = run_python(f"""
+    result = run_python(
+        f"""
         import json, resource
         from keras_siglip.data.corpus import webdataset_corpus
         from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer
@@ -109,7 +115,9 @@ def test_a_20000_by_20000_png_is_skipped_undecoded_in_bounded_memory(tmp_path, v
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         print(json.dumps({{"batches": len(batches), "counts": dataset.skipped.counts(),
                           "peak": peak}}))
-    """, timeout=300)
+    """,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["batches"] == 4
@@ -138,7 +146,9 @@ def test_the_pixel_limit_is_configurable_in_every_format(tmp_path, preprocessor)
         for name, images in (("small_table", small), ("large_table", large))
     ]
     for function, files in (
-        (webdataset_corpus, tars), (tfrecord_corpus, records), (caption_table_corpus, tables)
+        (webdataset_corpus, tars),
+        (tfrecord_corpus, records),
+        (caption_table_corpus, tables),
     ):
         dataset = function(files, preprocessor, batch_size=1, max_image_pixels=limit)
         assert len(list(dataset)) == 3, function.__name__

@@ -56,7 +56,9 @@ def pixels():
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_orientation_matches_pillow(pixels, orientation, byte_order):
     maker = (0x010F, 2, 4, b"abc\0")  # another tag before the orientation
-    contents = _jpeg(pixels, _exif([maker, _orientation_entry(orientation, byte_order)], byte_order))
+    contents = _jpeg(
+        pixels, _exif([maker, _orientation_entry(orientation, byte_order)], byte_order)
+    )
     expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(contents))))
 
     assert int(exif_orientation(tf.constant(contents))) == orientation
@@ -101,8 +103,14 @@ def test_an_exif_segment_after_other_segments(pixels):
         ("orientation 0", lambda p: _jpeg(p, _exif([_orientation_entry(0)]))),
         ("orientation 9", lambda p: _jpeg(p, _exif([_orientation_entry(9)]))),
         ("bad TIFF magic", lambda p: _jpeg(p, _exif([_orientation_entry(6)], magic=41))),
-        ("directory past the end", lambda p: _jpeg(p, _exif([_orientation_entry(6)], stated_offset=1 << 30))),
-        ("directory offset wrapping negative", lambda p: _jpeg(p, _exif([_orientation_entry(6)], stated_offset=(1 << 32) - 4))),
+        (
+            "directory past the end",
+            lambda p: _jpeg(p, _exif([_orientation_entry(6)], stated_offset=1 << 30)),
+        ),
+        (
+            "directory offset wrapping negative",
+            lambda p: _jpeg(p, _exif([_orientation_entry(6)], stated_offset=(1 << 32) - 4)),
+        ),
         ("empty bytes", lambda p: b""),
         ("not a JPEG", lambda p: b"GIF89a" + b"\0" * 40),
         ("cut inside the segment header", lambda p: b"\xff\xd8\xff\xe1\x00"),

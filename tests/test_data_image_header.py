@@ -61,8 +61,14 @@ def test_top_down_bmp_and_os2_bmp():
 
 @pytest.mark.parametrize(
     "contents",
-    [b"", b"not an image", b"\x89PNG\r\n\x1a\n\x00\x00", b"\xff\xd8\xff\xe0\x00", b"GIF89a\x01",
-     b"RIFF\x00\x00\x00\x00WEBPVP8 "],
+    [
+        b"",
+        b"not an image",
+        b"\x89PNG\r\n\x1a\n\x00\x00",
+        b"\xff\xd8\xff\xe0\x00",
+        b"GIF89a\x01",
+        b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    ],
 )
 def test_unknown_or_cut_short_headers_give_none(contents):
     assert image_size(contents) is None

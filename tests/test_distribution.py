@@ -86,8 +86,7 @@ def test_model_parallel_shards_variables_as_the_layout_map_says(results):
         expected = SHARDED[rules[0]] if rules else [None] * len(layout["shape"])
         assert layout["spec"] == expected, layout
         shard_shape = [
-            size // 4 if axis == "model" else size
-            for size, axis in zip(layout["shape"], expected)
+            size // 4 if axis == "model" else size for size, axis in zip(layout["shape"], expected)
         ]
         assert layout["shard_shape"] == shard_shape, layout
         matched.update(rules)

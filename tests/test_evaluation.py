@@ -93,7 +93,9 @@ def test_retrieval_metrics_over_a_subset_of_queries_ranks_among_every_candidate(
 
 
 def test_retrieval_metrics_explains_bad_queries_and_unpaired_sets():
-    with pytest.raises(ValueError, match=r"boolean mask of shape \(2,\); got dtype int64 and shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"boolean mask of shape \(2,\); got dtype int64 and shape \(2,\)"
+    ):
         retrieval_metrics(np.eye(2), np.eye(2), queries=np.array([1, 0]))
     with pytest.raises(ValueError, match=r"`queries` selects no item"):
         retrieval_metrics(np.eye(2), np.eye(2), queries=np.array([False, False]))
@@ -168,8 +170,7 @@ def test_metric_averages_queries_over_batches_against_numpy(rng):
             for logits in batches:
                 metric.update_state(None, logits)
             hits = sum(
-                len(logits)
-                * recall_at_k(logits if direction == "image_to_text" else logits.T, k)
+                len(logits) * recall_at_k(logits if direction == "image_to_text" else logits.T, k)
                 for logits in batches
             )
             assert float(metric.result()) == pytest.approx(hits / 15)
@@ -368,7 +369,9 @@ def test_augmented_image_encoder_against_numpy(rng):
     images = rng.normal(size=(3, 2, 3)).astype("float32")
     embed = augmented_image_encoder(encode, augment, copies=4, seed=7)
     generator = np.random.default_rng(7)
-    views = [images] + [images + generator.normal(size=images.shape).astype("float32") for _ in range(4)]
+    views = [images] + [
+        images + generator.normal(size=images.shape).astype("float32") for _ in range(4)
+    ]
     expected = unit(sum(unit(view.reshape(3, -1).astype("float64") @ weights) for view in views))
     result = embed(images)
     assert result.dtype == np.float32 and result.shape == (3, 4)
@@ -378,7 +381,9 @@ def test_augmented_image_encoder_against_numpy(rng):
     np.testing.assert_allclose(
         augmented_image_encoder(encode, augment, copies=0)(images), unit(encode(images)), rtol=1e-6
     )
-    assert not np.allclose(augmented_image_encoder(encode, augment, copies=4, seed=8)(images), result)
+    assert not np.allclose(
+        augmented_image_encoder(encode, augment, copies=4, seed=8)(images), result
+    )
 
 
 def test_augmented_image_encoder_of_a_siglip_with_the_training_augmentation(rng):
@@ -390,7 +395,9 @@ def test_augmented_image_encoder_of_a_siglip_with_the_training_augmentation(rng)
     plain = keras.ops.convert_to_numpy(model.encode_images(images))
     same = augmented_image_encoder(model.encode_images, lambda x, generator: x, copies=3)
     np.testing.assert_allclose(embed_in_batches(same, images, 2), plain, atol=1e-5)
-    augmented = embed_in_batches(augmented_image_encoder(model.encode_images, augment, copies=3), images, 5)
+    augmented = embed_in_batches(
+        augmented_image_encoder(model.encode_images, augment, copies=3), images, 5
+    )
     np.testing.assert_allclose(np.linalg.norm(augmented, axis=1), 1.0, rtol=1e-5)
     assert not np.allclose(augmented, plain, atol=1e-4)
 
@@ -419,5 +426,8 @@ def test_compiled_encoder_matches_the_models_encoders_on_this_backend(rng):
         compiled = compiled_encoder(tower)(inputs)
         assert isinstance(compiled, np.ndarray) and compiled.dtype == np.float32
         np.testing.assert_allclose(compiled, keras.ops.convert_to_numpy(encode(inputs)), atol=2e-5)
-    with pytest.raises(ValueError, match="`tower` must be a Keras model such as `model.image_encoder`; got function"):
+    with pytest.raises(
+        ValueError,
+        match="`tower` must be a Keras model such as `model.image_encoder`; got function",
+    ):
         compiled_encoder(lambda x: x)

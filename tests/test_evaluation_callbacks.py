@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from test_evaluation import IMAGE_SIZE, LENGTH, VOCABULARY, pairs, pico
 
 from keras_siglip.evaluation import (
     RetrievalEvaluation,
@@ -10,7 +11,6 @@ from keras_siglip.evaluation import (
     retrieval_metrics,
 )
 from keras_siglip.evaluation.embedding import embed_in_batches
-from test_evaluation import IMAGE_SIZE, LENGTH, VOCABULARY, pairs, pico
 
 CLASS_NAMES = ["cat", "dog", "car"]
 TEMPLATES = ["a {}", "the {}"]
@@ -33,8 +33,15 @@ def test_callbacks_write_their_metrics_into_the_history_of_fit(rng):
         held_out["images"], held_out["token_ids"], ks=(1, 2), batch_size=4
     )
     zero_shot = ZeroShotEvaluation(
-        held_out["images"], labels, CLASS_NAMES, tokenizer, TEMPLATES, ks=(1, 2),
-        every_n_epochs=2, batch_size=4, prefix="held_out_",
+        held_out["images"],
+        labels,
+        CLASS_NAMES,
+        tokenizer,
+        TEMPLATES,
+        ks=(1, 2),
+        every_n_epochs=2,
+        batch_size=4,
+        prefix="held_out_",
     )
     history = model.fit(
         train, batch_size=8, epochs=2, callbacks=[retrieval, zero_shot], verbose=0

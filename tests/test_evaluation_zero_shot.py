@@ -5,10 +5,10 @@ import math
 import keras
 import numpy as np
 import pytest
+from test_evaluation import IMAGE_SIZE, LENGTH, VOCABULARY, unit
 
 from keras_siglip import SigLIP
 from keras_siglip.evaluation import DEFAULT_TEMPLATES, ZeroShotClassifier
-from test_evaluation import IMAGE_SIZE, LENGTH, VOCABULARY, unit
 
 
 class FakeModel:
@@ -68,9 +68,7 @@ def test_class_embeddings_average_the_prompts_by_hand():
 def test_logits_probabilities_predictions_by_hand():
     classifier = fake_classifier(batch_size=3)  # two image batches: 3 and 1
     cat, dog = 1 / math.sqrt(2), 0.9 / math.sqrt(0.9)
-    cosines = np.array(
-        [[cat, 0.0], [0.0, dog], [cat, 0.3 / math.sqrt(0.9)], [0.0, -dog]]
-    )
+    cosines = np.array([[cat, 0.0], [0.0, dog], [cat, 0.3 / math.sqrt(0.9)], [0.0, -dog]])
     expected = 2.0 * cosines - 1.0  # exp(log 2) * cos - 1
     logits = classifier.logits(IMAGES)
     assert logits.dtype == np.float32 and logits.shape == (4, 2)
@@ -112,13 +110,20 @@ def test_image_encoder_replaces_encode_images(rng):
     model = FakeModel(prompts, 0.3, -1.0)
     rotation = np.linalg.qr(rng.normal(size=(4, 4)))[0]
     classifier = ZeroShotClassifier(
-        model, names, templates, tokenizer=model.tokenize, image_encoder=lambda x: unit(x @ rotation)
+        model,
+        names,
+        templates,
+        tokenizer=model.tokenize,
+        image_encoder=lambda x: unit(x @ rotation),
     )
     class_embeddings = unit(unit(np.array(list(prompts.values()))).reshape(3, 2, 4).mean(axis=1))
     images = rng.normal(size=(5, 4))
     expected = math.exp(0.3) * unit(images @ rotation) @ class_embeddings.T - 1.0
     np.testing.assert_allclose(classifier.logits(images), expected, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="`image_encoder` must be a function of model-ready images or None; got int"):
+    with pytest.raises(
+        ValueError,
+        match="`image_encoder` must be a function of model-ready images or None; got int",
+    ):
         ZeroShotClassifier(model, names, templates, tokenizer=model.tokenize, image_encoder=3)
 
 

@@ -40,9 +40,7 @@ def preset(tmp_path_factory):
     model.log_temperature.assign(2.0)
     model.bias.assign(-1.5)
     path = str(tmp_path_factory.mktemp("preset") / "pico")
-    model.save_to_preset(
-        path, preprocessor=SigLIPPreprocessor(tokenizer, image_size=SIZE)
-    )
+    model.save_to_preset(path, preprocessor=SigLIPPreprocessor(tokenizer, image_size=SIZE))
     return path
 
 
@@ -68,9 +66,9 @@ def unit(rows):
 
 
 def reference_image_embeddings(model, pixel_arrays):
-    resized = np.stack(
-        [reference(pixels, SIZE, 0, 255) for pixels in pixel_arrays]
-    ).astype("float32")
+    resized = np.stack([reference(pixels, SIZE, 0, 255) for pixels in pixel_arrays]).astype(
+        "float32"
+    )
     return unit(model.image_encoder(resized))
 
 
@@ -94,21 +92,15 @@ def test_embedder_embeds_raw_images_and_texts(embedder, rng, tmp_path):
     np.testing.assert_allclose(embeddings, expected, atol=2e-5)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-6)
     # A folder expands to its images, sorted.
-    np.testing.assert_allclose(
-        embedder.embed_images(str(tmp_path)), expected, atol=2e-5
-    )
-    np.testing.assert_allclose(
-        embedder.embed_images(paths[2])[0], expected[2], atol=2e-5
-    )
+    np.testing.assert_allclose(embedder.embed_images(str(tmp_path)), expected, atol=2e-5)
+    np.testing.assert_allclose(embedder.embed_images(paths[2])[0], expected[2], atol=2e-5)
 
     texts = ["a big cat", "a small dog on the road", "fox"]
     expected_texts = reference_text_embeddings(
         embedder.model, embedder.preprocessor.tokenizer, texts
     )
     np.testing.assert_allclose(embedder.embed_texts(texts), expected_texts, atol=2e-5)
-    np.testing.assert_allclose(
-        embed(embedder, texts="fox")[0], expected_texts[2], atol=2e-5
-    )
+    np.testing.assert_allclose(embed(embedder, texts="fox")[0], expected_texts[2], atol=2e-5)
     np.testing.assert_allclose(embed(embedder, images=paths), expected, atol=2e-5)
     with pytest.raises(ValueError, match="exactly one of them"):
         embed(embedder, images=paths, texts=texts)
@@ -131,9 +123,7 @@ def test_any_number_of_images_compiles_each_tower_once(preset, rng, monkeypatch)
     image_traces = len(calls)
     assert image_traces > 0
     for count in (3, 4, 9, 2, 5):
-        embedder.embed_images(
-            rng.integers(0, 256, (count, 10 + count, 14, 3), dtype=np.uint8)
-        )
+        embedder.embed_images(rng.integers(0, 256, (count, 10 + count, 14, 3), dtype=np.uint8))
     assert len(calls) == image_traces
     embedder.embed_texts(["a cat"])
     text_traces = len(calls)
@@ -144,45 +134,29 @@ def test_any_number_of_images_compiles_each_tower_once(preset, rng, monkeypatch)
 
 
 @pytest.mark.slow
-def test_classify_gives_each_label_the_classifier_probability(
-    embedder, preset, rng, tmp_path
-):
+def test_classify_gives_each_label_the_classifier_probability(embedder, preset, rng, tmp_path):
     arrays = write_images(tmp_path / "images", rng, 5)
     labels = ["cat", "dog", "fox"]
     templates = ["a {} on the grass", "a big {}"]
-    results = classify(
-        embedder, labels, [str(tmp_path / "images")], templates=templates
-    )
+    results = classify(embedder, labels, [str(tmp_path / "images")], templates=templates)
     assert [result["image"] for result in results] == sorted(arrays)
 
     # NumPy: a label's embedding is the normalised mean of its prompts' embeddings.
     model, tokenizer = embedder.model, embedder.preprocessor.tokenizer
     prompts = [template.format(label) for label in labels for template in templates]
-    prompt_embeddings = reference_text_embeddings(model, tokenizer, prompts).reshape(
-        3, 2, -1
-    )
+    prompt_embeddings = reference_text_embeddings(model, tokenizer, prompts).reshape(3, 2, -1)
     label_embeddings = unit(prompt_embeddings.mean(axis=1))
-    image_embeddings = reference_image_embeddings(
-        model, [arrays[p] for p in sorted(arrays)]
-    )
+    image_embeddings = reference_image_embeddings(model, [arrays[p] for p in sorted(arrays)])
     expected = sigmoid(np.exp(2.0) * image_embeddings @ label_embeddings.T - 1.5)
-    actual = np.array(
-        [[result["scores"][label] for label in labels] for result in results]
-    )
+    actual = np.array([[result["scores"][label] for label in labels] for result in results])
     np.testing.assert_allclose(actual, expected, atol=2e-5)
 
     # The classifier from a preset, on raw images, gives the same probabilities.
-    classifier = ZeroShotClassifier.from_preset(
-        preset, labels, templates=templates, batch_size=4
-    )
-    np.testing.assert_allclose(
-        classifier.predict_proba(sorted(arrays)), expected, atol=2e-5
-    )
+    classifier = ZeroShotClassifier.from_preset(preset, labels, templates=templates, batch_size=4)
+    np.testing.assert_allclose(classifier.predict_proba(sorted(arrays)), expected, atol=2e-5)
     single = classifier.predict_proba(Image.open(sorted(arrays)[1]))
     np.testing.assert_allclose(single[0], expected[1], atol=2e-5)
-    positions = classify(
-        embedder, labels, [arrays[p] for p in sorted(arrays)[:2]], templates
-    )
+    positions = classify(embedder, labels, [arrays[p] for p in sorted(arrays)[:2]], templates)
     assert [result["image"] for result in positions] == [0, 1]
 
 
@@ -215,15 +189,11 @@ def test_search_ranks_the_folder_and_keeps_its_index_fresh(embedder, rng, tmp_pa
     )
     paths, scores = expected_ranking(arrays, "a small fox")
     assert [result["image"] for result in results] == paths[:3]
-    np.testing.assert_allclose(
-        [result["score"] for result in results], scores[:3], atol=2e-5
-    )
+    np.testing.assert_allclose([result["score"] for result in results], scores[:3], atol=2e-5)
     assert progress[-1] == (4, 4)
     index_file = str(folder) + ".keras-siglip-index.npz"
     with np.load(index_file, allow_pickle=False) as cache:
-        assert sorted(cache["paths"].tolist()) == [
-            os.path.basename(p) for p in sorted(arrays)
-        ]
+        assert sorted(cache["paths"].tolist()) == [os.path.basename(p) for p in sorted(arrays)]
 
     # Nothing changed: nothing is embedded again.
     index = ImageIndex(folder, embedder)
@@ -245,17 +215,13 @@ def test_search_ranks_the_folder_and_keeps_its_index_fresh(embedder, rng, tmp_pa
     paths, scores = expected_ranking(arrays, "a big dog")
     results = index.search("a big dog", top_k=10)
     assert [result["image"] for result in results] == paths
-    np.testing.assert_allclose(
-        [result["score"] for result in results], scores, atol=2e-5
-    )
+    np.testing.assert_allclose([result["score"] for result in results], scores, atol=2e-5)
 
     # An index at another path, and one made by another model, are rebuilt.
     elsewhere = tmp_path / "elsewhere.npz"
     other = ImageIndex(folder, embedder, index_path=elsewhere)
     assert other.refresh()["added"] == 4 and elsewhere.is_file()
-    embedder.model.image_encoder.weights[0].assign(
-        embedder.model.image_encoder.weights[0] * 0.5
-    )
+    embedder.model.image_encoder.weights[0].assign(embedder.model.image_encoder.weights[0] * 0.5)
     try:
         assert ImageIndex(folder, embedder).refresh()["added"] == 4
     finally:

@@ -2,12 +2,12 @@
 
 import os
 
+import backend_gradients
 import keras
 import numpy as np
+import numpy_reference as reference
 import pytest
 
-import backend_gradients
-import numpy_reference as reference
 from keras_siglip import layers
 
 
@@ -65,7 +65,9 @@ def test_patch_embedding_gradient_matches_the_convolution(rng):
     def loss(model_output):
         return keras.ops.sum(keras.ops.reshape(model_output, (2, 12, 6)) * target)
 
-    value, ours = backend_gradients.variable_gradients(lambda: loss(layer(images)), layer.trainable_weights)
+    value, ours = backend_gradients.variable_gradients(
+        lambda: loss(layer(images)), layer.trainable_weights
+    )
     expected, theirs = backend_gradients.variable_gradients(
         lambda: loss(convolution(images)), convolution.trainable_weights
     )
@@ -84,9 +86,15 @@ def test_token_dense_is_dense_on_flattened_tokens(rng, tmp_path):
     dense.set_weights(layer.get_weights())
     assert [v.path.split("/")[-1] for v in layer.weights] == ["kernel", "bias"]
     kernel, bias = (as_numpy(v) for v in layer.weights)
-    np.testing.assert_allclose(as_numpy(layer(inputs)), inputs @ kernel + bias, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(as_numpy(layer(inputs)), as_numpy(dense(inputs)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(as_numpy(layer(inputs[0, 0])), inputs[0, 0] @ kernel + bias, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        as_numpy(layer(inputs)), inputs @ kernel + bias, rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        as_numpy(layer(inputs)), as_numpy(dense(inputs)), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        as_numpy(layer(inputs[0, 0])), inputs[0, 0] @ kernel + bias, rtol=1e-5, atol=1e-5
+    )
     symbolic = keras.Input((None, 6))
     assert tuple(layer(symbolic).shape) == (None, None, 5)
     check_config_round_trip(layer)
@@ -166,7 +174,9 @@ def test_multi_head_attention_matches_numpy(rng, tmp_path):
     )
     check_config_round_trip(layer)
     check_keras_file_round_trip(layer, query, tmp_path)
-    with pytest.raises(ValueError, match=r"`hidden_dim` \(10\) must be divisible by `num_heads` \(3\)"):
+    with pytest.raises(
+        ValueError, match=r"`hidden_dim` \(10\) must be divisible by `num_heads` \(3\)"
+    ):
         layers.MultiHeadAttention(hidden_dim=10, num_heads=3)
 
 

@@ -4,9 +4,9 @@ finite differences."""
 import keras
 import numpy as np
 import pytest
+from backend_gradients import value_and_gradients, variable_gradients
 from scipy.special import expit
 
-from backend_gradients import value_and_gradients, variable_gradients
 from keras_siglip import losses
 
 
@@ -83,9 +83,9 @@ def test_closed_form_gradient_matches_finite_differences(rng):
             shaped = lambda v: v.reshape(np.shape(arg))  # noqa: E731
             plus_args = args[:index] + [shaped(plus)] + args[index + 1 :]
             minus_args = args[:index] + [shaped(minus)] + args[index + 1 :]
-            numeric[k] = (
-                numpy_sigmoid_loss(*plus_args) - numpy_sigmoid_loss(*minus_args)
-            ) / (2 * step)
+            numeric[k] = (numpy_sigmoid_loss(*plus_args) - numpy_sigmoid_loss(*minus_args)) / (
+                2 * step
+            )
         np.testing.assert_allclose(
             numeric.reshape(np.shape(arg)), analytic[index], rtol=1e-5, atol=1e-8
         )
@@ -101,16 +101,16 @@ def test_normalisation_divides_by_batch_not_batch_squared():
     np.testing.assert_allclose(value, expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("log_temperature,bias", [(np.log(1e4), 0.0), (np.log(1e4), -1e4), (0.0, 1e4), (0.0, -1e4)])
+@pytest.mark.parametrize(
+    "log_temperature,bias", [(np.log(1e4), 0.0), (np.log(1e4), -1e4), (0.0, 1e4), (0.0, -1e4)]
+)
 def test_sigmoid_loss_is_finite_at_extreme_logits(rng, log_temperature, bias):
     x = unit_rows(rng, 8, 4).astype("float32")
     y = np.concatenate([x[:4], -x[4:]]).astype("float32")
     args = [x, y, np.float32(log_temperature), np.float32(bias)]
     value, gradients = value_and_gradients(losses.sigmoid_loss, *args)
     assert np.isfinite(value)
-    np.testing.assert_allclose(
-        value, numpy_sigmoid_loss(*[np.float64(a) for a in args]), rtol=1e-5
-    )
+    np.testing.assert_allclose(value, numpy_sigmoid_loss(*[np.float64(a) for a in args]), rtol=1e-5)
     for got, expected in zip(gradients, numpy_sigmoid_gradients(*[np.float64(a) for a in args])):
         assert np.all(np.isfinite(got))
         # float32 logits near 1e4 carry an absolute error of about 1e-3.
@@ -165,7 +165,9 @@ def test_softmax_loss_matches_numpy(rng, batch):
 
 
 def test_softmax_loss_rejects_rectangular_logits():
-    with pytest.raises(ValueError, match=r"\(2, 3\).*matching image and text batches.*2 images and 3"):
+    with pytest.raises(
+        ValueError, match=r"\(2, 3\).*matching image and text batches.*2 images and 3"
+    ):
         losses.softmax_loss_from_logits(np.zeros((2, 3), "float32"))
 
 
@@ -179,9 +181,7 @@ def test_loss_objects_share_the_functions(rng):
         float(softmax(x, y, 0.5, -1.0)), float(losses.softmax_loss(x, y, 0.5)), rtol=1e-6
     )
     for loss in (sigmoid, softmax):
-        restored = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(loss)
-        )
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
         assert type(restored) is type(loss)
 
 
@@ -194,7 +194,10 @@ def test_get_resolves_names_and_rejects_unknown():
         losses.get(3)
 
 
-UNEQUAL_OR_EMPTY = [(10, 7, "matching image and text batches.*10 images and 7 texts"), (0, 0, "empty batch")]
+UNEQUAL_OR_EMPTY = [
+    (10, 7, "matching image and text batches.*10 images and 7 texts"),
+    (0, 0, "empty batch"),
+]
 
 
 @pytest.mark.parametrize("num_images,num_texts,message", UNEQUAL_OR_EMPTY)
@@ -210,7 +213,10 @@ UNEQUAL_OR_EMPTY = [(10, 7, "matching image and text batches.*10 images and 7 te
     ids=["dense", "chunk_size", "chunked", "softmax", "from_logits"],
 )
 def test_losses_refuse_unequal_and_empty_batches(rng, loss, num_images, num_texts, message):
-    x, y = unit_rows(rng, num_images, 8).astype("float32"), unit_rows(rng, num_texts, 8).astype("float32")
+    x, y = (
+        unit_rows(rng, num_images, 8).astype("float32"),
+        unit_rows(rng, num_texts, 8).astype("float32"),
+    )
     with pytest.raises(ValueError, match=message):
         loss(x, y, np.log(10.0), -10.0)
 
@@ -248,8 +254,11 @@ def test_mixed_precision_logits_and_loss_are_float32_and_finite_at_log_temperatu
     assert np.isfinite(float(loss))
     np.testing.assert_allclose(float(loss), numpy_sigmoid_loss(x, y, 20.0, -10.0), rtol=1e-4)
     value, gradients = value_and_gradients(
-        losses.sigmoid_loss, x.astype("float32"), y.astype("float32"),
-        np.float32(20.0), np.float32(-10.0),
+        losses.sigmoid_loss,
+        x.astype("float32"),
+        y.astype("float32"),
+        np.float32(20.0),
+        np.float32(-10.0),
     )
     assert np.isfinite(value) and all(np.isfinite(gradient).all() for gradient in gradients)
     # bfloat16 has float32's range, so every weight's gradient is finite. float16
@@ -257,7 +266,9 @@ def test_mixed_precision_logits_and_loss_are_float32_and_finite_at_log_temperatu
     # need loss scaling (keras.optimizers.LossScaleOptimizer); the temperature and
     # the bias, computed in float32, are finite either way.
     variables = (
-        model.trainable_variables if policy == "mixed_bfloat16" else [model.log_temperature, model.bias]
+        model.trainable_variables
+        if policy == "mixed_bfloat16"
+        else [model.log_temperature, model.bias]
     )
     value, gradients = variable_gradients(
         lambda: model.compute_loss(inputs, None, model(inputs, training=True)), variables
@@ -269,5 +280,7 @@ def test_compute_loss_names_unequal_image_and_text_batches(rng):
     from keras_siglip import SigLIP
 
     model = SigLIP.from_variant("Pico/8", image_size=16, sequence_length=8, vocabulary_size=40)
-    with pytest.raises(ValueError, match=r"compute_loss.*needs matching image and text batches.*5 images and 3"):
+    with pytest.raises(
+        ValueError, match=r"compute_loss.*needs matching image and text batches.*5 images and 3"
+    ):
         model.compute_loss(None, None, keras.ops.zeros((5, 3)))

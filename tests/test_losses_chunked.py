@@ -70,7 +70,9 @@ def test_chunked_matches_dense_at_batch_8192(rng):
     "num_images,num_texts,chunk_size,positives",
     [(7, 3, 2, False), (3, 7, 2, False), (10, 25, 4, False), (7, 7, 2, True), (5, 5, 4, True)],
 )
-def test_negatives_only_blocks_and_square_batches(rng, num_images, num_texts, chunk_size, positives):
+def test_negatives_only_blocks_and_square_batches(
+    rng, num_images, num_texts, chunk_size, positives
+):
     # Only a block of negatives may be rectangular: with positives, text i pairs with
     # image i, and unequal batches are refused (tests/test_losses.py).
     args = float32_arguments(rng, num_images, num_texts, 5, 0.3, 1.5)
@@ -108,7 +110,9 @@ def test_bfloat16_embeddings_at_extreme_logits(rng, log_temperature, bias):
     value, gradients = value_and_gradients(chunked(16), *args)
     assert np.isfinite(value)
     assert all(np.all(np.isfinite(gradient)) for gradient in gradients)
-    rounded = [keras.ops.convert_to_numpy(keras.ops.cast(a, "float32")).astype("float64") for a in half]
+    rounded = [
+        keras.ops.convert_to_numpy(keras.ops.cast(a, "float32")).astype("float64") for a in half
+    ]
     reference = rounded + [np.float64(log_temperature), np.float64(bias)]
     np.testing.assert_allclose(value, numpy_sigmoid_loss(*reference), rtol=1e-4)
     expected = numpy_sigmoid_gradients(*reference)
@@ -121,7 +125,9 @@ def test_bfloat16_embeddings_at_extreme_logits(rng, log_temperature, bias):
 @pytest.mark.parametrize("bad", [0, -3, 2.5, 8.0, True, "8", [8]])
 def test_bad_chunk_size_is_a_clear_error(bad):
     x = np.eye(4, 8, dtype="float32")
-    message = rf"`chunk_size` must be None \(the dense loss\) or a positive integer.*got {re_escape(bad)}"
+    message = (
+        rf"`chunk_size` must be None \(the dense loss\) or a positive integer.*got {re_escape(bad)}"
+    )
     with pytest.raises(ValueError, match=message):
         losses.sigmoid_loss(x, x, 0.0, 0.0, chunk_size=bad)
     with pytest.raises(ValueError, match=message):
@@ -156,7 +162,6 @@ def test_numpy_integer_chunk_size_and_loss_object_round_trip(rng):
 
 
 # --- Training a model ----------------------------------------------------------------
-
 
 
 def loss_curve(model, data, steps=4):

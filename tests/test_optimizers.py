@@ -15,8 +15,18 @@ from keras_siglip.optimizers import AdamW
 SHAPES = [(3, 4), (4,), (2, 3, 5), (1,)]
 
 
-def numpy_adamw(weights, gradient_steps, learning_rates, weight_decay, decays,
-                beta_1=0.9, beta_2=0.999, epsilon=1e-7, global_clipnorm=None, multipliers=None):
+def numpy_adamw(
+    weights,
+    gradient_steps,
+    learning_rates,
+    weight_decay,
+    decays,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-7,
+    global_clipnorm=None,
+    multipliers=None,
+):
     multipliers = multipliers or [1.0] * len(weights)
     weights = [w.astype(np.float64).copy() for w in weights]
     m = [np.zeros_like(w) for w in weights]
@@ -58,11 +68,20 @@ def test_matches_numpy_adamw_with_exclusions_and_clipping(rng, clip):
     weights, gradient_steps = random_problem(rng)
     exclude = [1, 3]
     optimizer, result = run(
-        AdamW, weights, gradient_steps, exclude,
-        learning_rate=0.05, weight_decay=0.3, global_clipnorm=clip,
+        AdamW,
+        weights,
+        gradient_steps,
+        exclude,
+        learning_rate=0.05,
+        weight_decay=0.3,
+        global_clipnorm=clip,
     )
     expected, m, v = numpy_adamw(
-        weights, gradient_steps, [0.05] * 4, 0.3, [i not in exclude for i in range(4)],
+        weights,
+        gradient_steps,
+        [0.05] * 4,
+        0.3,
+        [i not in exclude for i in range(4)],
         global_clipnorm=clip,
     )
     for got, want in zip(result, expected):
@@ -81,8 +100,15 @@ def test_matches_numpy_adamw_with_exclusions_and_clipping(rng, clip):
 
 def test_clipping_leaves_small_gradients_alone(rng):
     weights, gradient_steps = random_problem(rng, steps=2, scale=1e-3)
-    _, clipped = run(AdamW, weights, gradient_steps, [], learning_rate=0.01,
-                     weight_decay=0.1, global_clipnorm=1.0)
+    _, clipped = run(
+        AdamW,
+        weights,
+        gradient_steps,
+        [],
+        learning_rate=0.01,
+        weight_decay=0.1,
+        global_clipnorm=1.0,
+    )
     _, unclipped = run(AdamW, weights, gradient_steps, [], learning_rate=0.01, weight_decay=0.1)
     for a, b in zip(clipped, unclipped):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
@@ -95,16 +121,16 @@ def test_matches_keras_adamw_under_a_schedule(rng):
     )
     kwargs = dict(weight_decay=0.5, beta_1=0.9, beta_2=0.95, global_clipnorm=1.0)
     _, ours = run(AdamW, weights, gradient_steps, [0], learning_rate=schedule(), **kwargs)
-    _, theirs = run(keras.optimizers.AdamW, weights, gradient_steps, [0],
-                    learning_rate=schedule(), **kwargs)
+    _, theirs = run(
+        keras.optimizers.AdamW, weights, gradient_steps, [0], learning_rate=schedule(), **kwargs
+    )
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
 
 def test_zero_decay_with_every_variable_excluded_is_adam(rng):
     weights, gradient_steps = random_problem(rng, steps=3)
-    _, result = run(AdamW, weights, gradient_steps, range(4), learning_rate=0.01,
-                    weight_decay=0.0)
+    _, result = run(AdamW, weights, gradient_steps, range(4), learning_rate=0.01, weight_decay=0.0)
     expected, _, _ = numpy_adamw(weights, gradient_steps, [0.01] * 3, 0.0, [False] * 4)
     for got, want in zip(result, expected):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
@@ -112,10 +138,18 @@ def test_zero_decay_with_every_variable_excluded_is_adam(rng):
 
 def test_amsgrad_falls_back_to_keras(rng):
     weights, gradient_steps = random_problem(rng, steps=3)
-    _, ours = run(AdamW, weights, gradient_steps, [], learning_rate=0.01, weight_decay=0.1,
-                  amsgrad=True)
-    _, theirs = run(keras.optimizers.AdamW, weights, gradient_steps, [], learning_rate=0.01,
-                    weight_decay=0.1, amsgrad=True)
+    _, ours = run(
+        AdamW, weights, gradient_steps, [], learning_rate=0.01, weight_decay=0.1, amsgrad=True
+    )
+    _, theirs = run(
+        keras.optimizers.AdamW,
+        weights,
+        gradient_steps,
+        [],
+        learning_rate=0.01,
+        weight_decay=0.1,
+        amsgrad=True,
+    )
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -129,11 +163,21 @@ def test_learning_rate_multipliers_scale_the_adam_step_not_the_decay(rng, fused)
     exclude = [1, 3]
     options = {} if fused else {"clipvalue": 1e9}
     optimizer, result = run(
-        AdamW, weights, gradient_steps, exclude, learning_rate=0.01, weight_decay=0.3,
-        learning_rate_multipliers={"w0": 10.0, "w2": 0.5}, **options,
+        AdamW,
+        weights,
+        gradient_steps,
+        exclude,
+        learning_rate=0.01,
+        weight_decay=0.3,
+        learning_rate_multipliers={"w0": 10.0, "w2": 0.5},
+        **options,
     )
     expected, _, _ = numpy_adamw(
-        weights, gradient_steps, [0.01] * 4, 0.3, [i not in exclude for i in range(4)],
+        weights,
+        gradient_steps,
+        [0.01] * 4,
+        0.3,
+        [i not in exclude for i in range(4)],
         multipliers=[10.0, 1.0, 0.5, 1.0],
     )
     for got, want in zip(result, expected):
@@ -143,9 +187,13 @@ def test_learning_rate_multipliers_scale_the_adam_step_not_the_decay(rng, fused)
 
 
 def test_bad_learning_rate_multipliers_are_explained():
-    with pytest.raises(ValueError, match="`learning_rate_multipliers` must map variable paths .* got 'w0': 0"):
+    with pytest.raises(
+        ValueError, match="`learning_rate_multipliers` must map variable paths .* got 'w0': 0"
+    ):
         AdamW(learning_rate_multipliers={"w0": 0})
-    with pytest.raises(ValueError, match="`learning_rate_multipliers` must map variable paths .* got 3: 2.0"):
+    with pytest.raises(
+        ValueError, match="`learning_rate_multipliers` must map variable paths .* got 3: 2.0"
+    ):
         AdamW(learning_rate_multipliers={3: 2.0})
 
 
@@ -166,11 +214,17 @@ def test_torch_takes_the_fused_path(rng, monkeypatch):
         optimizers, "_torch_fused_update", lambda *args: calls.append(1) or fused(*args)
     )
     weights, gradient_steps = random_problem(rng, steps=2)
-    run(AdamW, weights, gradient_steps, [], learning_rate=0.01, weight_decay=0.1,
-        global_clipnorm=1.0)
+    run(
+        AdamW,
+        weights,
+        gradient_steps,
+        [],
+        learning_rate=0.01,
+        weight_decay=0.1,
+        global_clipnorm=1.0,
+    )
     assert len(calls) == 2
-    run(AdamW, weights, gradient_steps, [], learning_rate=0.01, weight_decay=0.1,
-        clipvalue=1.0)
+    run(AdamW, weights, gradient_steps, [], learning_rate=0.01, weight_decay=0.1, clipvalue=1.0)
     assert len(calls) == 2, "clipvalue is not fused: Keras' update must run"
 
 

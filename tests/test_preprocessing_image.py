@@ -168,7 +168,9 @@ def test_images_already_at_the_size_are_not_resized(rng):
     # The resize at the same size is the identity, so skipping it must give the
     # same values; the graph path decides per image when sizes are unknown.
     square = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-    np.testing.assert_allclose(preprocess_images(square, 8), square / 255.0 * 2 - 1, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        preprocess_images(square, 8), square / 255.0 * 2 - 1, rtol=0, atol=1e-6
+    )
     shapes = [(8, 8), (15, 25), (8, 8), (3, 8), (8, 11)]
     images = [rng.integers(0, 256, shape + (3,), dtype=np.uint8) for shape in shapes]
     dataset = tf.data.Dataset.from_generator(
@@ -350,7 +352,9 @@ def test_inside_a_tf_function_with_unknown_sizes(rng):
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 @pytest.mark.parametrize("height, width", [(37, 45), (32, 32)])
-def test_preprocess_decoded_equals_preprocess_images_for_every_channel_count(rng, channels, height, width):
+def test_preprocess_decoded_equals_preprocess_images_for_every_channel_count(
+    rng, channels, height, width
+):
     """What the corpus pipelines run on decoded images whose channels are known only at
     run time: the same values as `preprocess_images` on the same pixels."""
     pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)

@@ -58,27 +58,19 @@ def test_png_jpeg_pil_and_arrays_give_the_reference_input(tmp_path, pixels):
 
     # One image, in any form, is a batch of one.
     for single in (png, str(png), Image.open(png), pixels, pixels / 127.5 - 1):
-        np.testing.assert_allclose(
-            load_images(single, SIZE)[0], expected, rtol=0, atol=1e-4
-        )
+        np.testing.assert_allclose(load_images(single, SIZE)[0], expected, rtol=0, atol=1e-4)
     # A model-ready batch goes through unchanged.
     ready = batch[:2]
     np.testing.assert_allclose(load_images(ready, SIZE), ready, rtol=0, atol=1e-6)
 
 
 def test_the_preprocessor_takes_paths_and_pil_images(tmp_path, pixels):
-    corpus = [
-        f"a {size} {animal}"
-        for size in ("big", "small")
-        for animal in ("cat", "dog", "fox")
-    ]
+    corpus = [f"a {size} {animal}" for size in ("big", "small") for animal in ("cat", "dog", "fox")]
     tokenizer = SigLIPTokenizer(train_sentencepiece(corpus * 3, 18), sequence_length=8)
     preprocessor = SigLIPPreprocessor(tokenizer, image_size=SIZE)
     path = tmp_path / "image.png"
     Image.fromarray(pixels).save(path)
-    outputs = preprocessor(
-        {"images": [path, Image.fromarray(pixels)], "texts": ["a", "b"]}
-    )
+    outputs = preprocessor({"images": [path, Image.fromarray(pixels)], "texts": ["a", "b"]})
     expected = reference(pixels, SIZE, 0, 255)
     for row in outputs["images"]:
         np.testing.assert_allclose(row, expected, rtol=0, atol=1e-4)
@@ -92,9 +84,7 @@ def test_exif_orientation_of_pil_images_is_applied(pixels):
     exif[0x0112] = 6  # "rotate 90 CW to display"
     rotated = Image.open(_saved(image, exif))
     expected = reference(np.rot90(np.asarray(rotated), k=-1), SIZE, 0, 255)
-    np.testing.assert_allclose(
-        load_images(rotated, SIZE)[0], expected, rtol=0, atol=1e-4
-    )
+    np.testing.assert_allclose(load_images(rotated, SIZE)[0], expected, rtol=0, atol=1e-4)
 
 
 def _saved(image, exif):
@@ -105,9 +95,7 @@ def _saved(image, exif):
 
 
 def test_float_pixels_in_0_255_are_refused_naming_the_range(pixels):
-    with pytest.raises(
-        ValueError, match=r"spanning \[\d+, \d+\].*pixel values in \[0, 255\]"
-    ):
+    with pytest.raises(ValueError, match=r"spanning \[\d+, \d+\].*pixel values in \[0, 255\]"):
         load_images(pixels.astype("float32"), SIZE)
     with pytest.raises(ValueError, match=r"`images\[1\]` holds floats.*\[0, 255\]"):
         load_images([pixels, pixels.astype("float32")], SIZE)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_preprocessing_image import resize_weights
 
 from keras_siglip.preprocessing.resize import BLOCK, resize_bicubic_antialiased
-from test_preprocessing_image import resize_weights
 
 # Against TensorFlow: the same float32 weights, summed in another order.
 TOLERANCE = 1e-6
@@ -44,7 +44,9 @@ SIZES = [
 
 
 @pytest.mark.parametrize("height, width, output_height, output_width", SIZES)
-def test_matches_tf_image_resize_and_the_numpy_reference(rng, height, width, output_height, output_width):
+def test_matches_tf_image_resize_and_the_numpy_reference(
+    rng, height, width, output_height, output_width
+):
     images = rng.random((2, height, width, 3)).astype("float32")
     size = (output_height, output_width)
     ours = resize_bicubic_antialiased(images, size).numpy()
@@ -73,7 +75,9 @@ def test_inside_a_graph_with_shapes_known_only_at_run_time(rng):
         images = rng.random((1, height, width, 3)).astype("float32")
         ours = resize(images).numpy()
         assert ours.shape == (1, 24, 24, 3)
-        np.testing.assert_allclose(ours, tensorflow_resize(images, (24, 24)), rtol=0, atol=TOLERANCE)
+        np.testing.assert_allclose(
+            ours, tensorflow_resize(images, (24, 24)), rtol=0, atol=TOLERANCE
+        )
     # One trace served every size.
     assert resize.experimental_get_tracing_count() == 1
 
@@ -81,7 +85,9 @@ def test_inside_a_graph_with_shapes_known_only_at_run_time(rng):
 def test_constant_images_stay_constant_and_values_scale_linearly(rng):
     # The weights of every output pixel sum to one; the map is linear.
     constant = np.full((1, 50, 70, 3), 0.3, np.float32)
-    np.testing.assert_allclose(resize_bicubic_antialiased(constant, (19, 23)).numpy(), 0.3, atol=1e-6)
+    np.testing.assert_allclose(
+        resize_bicubic_antialiased(constant, (19, 23)).numpy(), 0.3, atol=1e-6
+    )
     images = rng.random((1, 50, 70, 3)).astype("float32")
     np.testing.assert_allclose(
         resize_bicubic_antialiased(255.0 * images, (19, 23)).numpy(),
@@ -97,4 +103,6 @@ def test_value_scale_multiplies_the_result(rng, size):
     # (50, 70) is the input's own size: weights 1 and 0, then the factor.
     images = 255.0 * rng.random((2, 50, 70, 3)).astype("float32")
     scaled = resize_bicubic_antialiased(images, size, value_scale=2.0 / 255.0).numpy()
-    np.testing.assert_allclose(scaled, tensorflow_resize(images, size) * (2.0 / 255.0), rtol=0, atol=2 * TOLERANCE)
+    np.testing.assert_allclose(
+        scaled, tensorflow_resize(images, size) * (2.0 / 255.0), rtol=0, atol=2 * TOLERANCE
+    )

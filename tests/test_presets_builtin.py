@@ -50,7 +50,10 @@ def test_every_official_checkpoint_has_a_preset_with_its_source_and_license():
 
 def keras_hub_counts():
     keras_hub_presets = pytest.importorskip("keras_hub.src.models.siglip.siglip_presets")
-    return {name: entry["metadata"]["params"] for name, entry in keras_hub_presets.backbone_presets.items()}
+    return {
+        name: entry["metadata"]["params"]
+        for name, entry in keras_hub_presets.backbone_presets.items()
+    }
 
 
 # keras-hub's metadata disagrees with its own pattern here: siglip2_base_patch16_384
@@ -78,14 +81,24 @@ def test_parameter_counts_agree_with_keras_hub_for_every_preset_it_has():
 
 def test_the_count_equals_the_built_model(monkeypatch):
     for variant, image_size, length, vocabulary in [("Pico/8", 32, 16, 300), ("Nano/4", 24, 7, 50)]:
-        model = SigLIP.from_variant(variant, image_size=image_size, sequence_length=length, vocabulary_size=vocabulary)
+        model = SigLIP.from_variant(
+            variant, image_size=image_size, sequence_length=length, vocabulary_size=vocabulary
+        )
         assert model.count_params() == count_parameters(variant, image_size, length, vocabulary)
     # A giant-opt-like variant in miniature: the text tower narrower than the image tower.
     monkeypatch.setitem(
         variants.VARIANTS,
         "mini-opt",
-        {"hidden_dim": 48, "num_layers": 3, "intermediate_dim": 96, "num_heads": 4,
-         "text_hidden_dim": 32, "text_num_layers": 2, "text_intermediate_dim": 64, "text_num_heads": 2},
+        {
+            "hidden_dim": 48,
+            "num_layers": 3,
+            "intermediate_dim": 96,
+            "num_heads": 4,
+            "text_hidden_dim": 32,
+            "text_num_layers": 2,
+            "text_intermediate_dim": 64,
+            "text_num_heads": 2,
+        },
     )
     model = SigLIP.from_variant("mini-opt/8", image_size=16, sequence_length=6, vocabulary_size=40)
     assert model.count_params() == count_parameters("mini-opt/8", 16, 6, 40)

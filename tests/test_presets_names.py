@@ -24,9 +24,7 @@ def test_a_bare_hub_id_is_taken_as_hf(name):
 def test_a_missing_local_path_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
-    with pytest.raises(
-        ValueError, match=r"'runs/final'.*no such file.*hf://runs/final"
-    ):
+    with pytest.raises(ValueError, match=r"'runs/final'.*no such file.*hf://runs/final"):
         identify("runs/final")
 
 
@@ -55,9 +53,7 @@ def test_no_suggestion_for_a_name_like_no_preset():
 
 def test_offline_errors_say_what_to_do(monkeypatch):
     def offline(**kwargs):
-        raise LocalEntryNotFoundError(
-            "Cannot find the requested files in the local cache."
-        )
+        raise LocalEntryNotFoundError("Cannot find the requested files in the local cache.")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     with pytest.raises(OSError) as error:
@@ -65,7 +61,5 @@ def test_offline_errors_say_what_to_do(monkeypatch):
     message = str(error.value)
     assert "Could not download hf://google/siglip-base-patch16-224" in message
     assert "local cache" in message and "HF_HUB_OFFLINE=1" in message
-    assert (
-        "keras-siglip convert hf://google/siglip-base-patch16-224 DIRECTORY" in message
-    )
+    assert "keras-siglip convert hf://google/siglip-base-patch16-224 DIRECTORY" in message
     assert "from_preset('DIRECTORY')" in message

@@ -4,11 +4,11 @@ import os
 
 import keras
 import numpy as np
-import pytest
-
 import numpy_reference as reference
-from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
+import pytest
 from test_layers import as_numpy, randomize
+
+from keras_siglip.towers import ImageEncoder, TextEncoder, decode_variant
 
 IMAGE_CONFIG = dict(
     image_size=20, patch_size=8, hidden_dim=8, num_layers=2, num_heads=2, intermediate_dim=12
@@ -138,7 +138,9 @@ def test_bad_variants_are_explained(variant, message):
 
 
 def test_bad_tower_arguments_are_explained():
-    with pytest.raises(ValueError, match=r"`patch_size` \(32\) must not exceed `image_size` \(16\)"):
+    with pytest.raises(
+        ValueError, match=r"`patch_size` \(32\) must not exceed `image_size` \(16\)"
+    ):
         ImageEncoder(**{**IMAGE_CONFIG, "image_size": 16, "patch_size": 32})
     with pytest.raises(ValueError, match="`vocabulary_size` must be a positive integer, got 0"):
         TextEncoder(**{**TEXT_CONFIG, "vocabulary_size": 0})
@@ -151,22 +153,69 @@ def test_a_config_above_the_size_ceilings_is_refused_before_allocating(monkeypat
     from keras_siglip.towers import ImageEncoder, TextEncoder, variants
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(ValueError, match="`hidden_dim` of the image_encoder is 10,000,000, above the ceiling of 16,384"):
-        ImageEncoder(image_size=224, patch_size=16, hidden_dim=10_000_000, num_layers=12, num_heads=12, intermediate_dim=3072)
+    with pytest.raises(
+        ValueError,
+        match="`hidden_dim` of the image_encoder is 10,000,000, above the ceiling of 16,384",
+    ):
+        ImageEncoder(
+            image_size=224,
+            patch_size=16,
+            hidden_dim=10_000_000,
+            num_layers=12,
+            num_heads=12,
+            intermediate_dim=3072,
+        )
     with pytest.raises(ValueError, match="`vocabulary_size` of the text_encoder is 2,000,000"):
-        TextEncoder(vocabulary_size=2_000_000, sequence_length=64, hidden_dim=768, num_layers=12, num_heads=12, intermediate_dim=3072)
+        TextEncoder(
+            vocabulary_size=2_000_000,
+            sequence_length=64,
+            hidden_dim=768,
+            num_layers=12,
+            num_heads=12,
+            intermediate_dim=3072,
+        )
     # 10,000,000 x 768 float32 would be 30 GB: the peak memory barely moved.
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB
     with pytest.raises(ValueError, match="`num_layers` of the image_encoder is 129"):
         SigLIP.from_config(
-            {**SigLIP.from_variant("Pico/8", 16, 8, 40).get_config(), "image_encoder": {
-                "module": "keras_siglip.towers.image_encoder", "class_name": "ImageEncoder",
-                "config": {"image_size": 16, "patch_size": 8, "hidden_dim": 32, "num_layers": 129,
-                           "num_heads": 2, "intermediate_dim": 64}, "registered_name": "keras_siglip>ImageEncoder"}}
+            {
+                **SigLIP.from_variant("Pico/8", 16, 8, 40).get_config(),
+                "image_encoder": {
+                    "module": "keras_siglip.towers.image_encoder",
+                    "class_name": "ImageEncoder",
+                    "config": {
+                        "image_size": 16,
+                        "patch_size": 8,
+                        "hidden_dim": 32,
+                        "num_layers": 129,
+                        "num_heads": 2,
+                        "intermediate_dim": 64,
+                    },
+                    "registered_name": "keras_siglip>ImageEncoder",
+                },
+            }
         )
     # Each dimension within its ceiling, the whole too big: 128 layers of width 16,384.
-    with pytest.raises(ValueError, match=r"about [0-9,]+ weights, above the ceiling of 20,000,000,000"):
-        ImageEncoder(image_size=224, patch_size=16, hidden_dim=16_384, num_layers=128, num_heads=128, intermediate_dim=65_536)
+    with pytest.raises(
+        ValueError, match=r"about [0-9,]+ weights, above the ceiling of 20,000,000,000"
+    ):
+        ImageEncoder(
+            image_size=224,
+            patch_size=16,
+            hidden_dim=16_384,
+            num_layers=128,
+            num_heads=128,
+            intermediate_dim=65_536,
+        )
     monkeypatch.setitem(variants.SIZE_CEILINGS, "num_layers", 2)
-    with pytest.raises(ValueError, match="`num_layers` of the image_encoder is 3, above the ceiling of 2"):
-        ImageEncoder(image_size=16, patch_size=8, hidden_dim=8, num_layers=3, num_heads=2, intermediate_dim=16)
+    with pytest.raises(
+        ValueError, match="`num_layers` of the image_encoder is 3, above the ceiling of 2"
+    ):
+        ImageEncoder(
+            image_size=16,
+            patch_size=8,
+            hidden_dim=8,
+            num_layers=3,
+            num_heads=2,
+            intermediate_dim=16,
+        )

@@ -4,11 +4,11 @@ gradients of every variable, an optimizer step, dropout, training, and errors.""
 import keras
 import numpy as np
 import pytest
-
 from backend_gradients import variable_gradients
+from test_losses import unit_rows
+
 from keras_siglip import SigLIP, TextEncoder, losses
 from keras_siglip.training import GradientCachedSigLiT, cache_image_embeddings
-from test_losses import unit_rows
 
 LENGTH, VOCABULARY, DIM, BATCH = 6, 50, 16, 24
 
@@ -121,7 +121,10 @@ def test_one_step_matches_the_direct_step(rng):
         np.testing.assert_allclose(loss, direct_value, rtol=1e-6)
     for got, expected in zip(cached.trainable_variables, direct.trainable_variables):
         np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-6
+            keras.ops.convert_to_numpy(got),
+            keras.ops.convert_to_numpy(expected),
+            rtol=1e-5,
+            atol=1e-6,
         )
     assert float(keras.ops.convert_to_numpy(cached.bias)) != -10.0  # the step moved it
 
@@ -224,7 +227,9 @@ def test_bad_inputs_are_clear_errors(rng):
         trainer.train_on_batch(token_ids, image_embeddings[:7])
     with pytest.raises(ValueError, match=rf"`token_ids` must have shape \(batch_size, {LENGTH}\)"):
         trainer.train_on_batch(token_ids[:, :4], image_embeddings)
-    with pytest.raises(ValueError, match=rf"`image_embeddings` must have shape \(batch_size, {DIM}\)"):
+    with pytest.raises(
+        ValueError, match=rf"`image_embeddings` must have shape \(batch_size, {DIM}\)"
+    ):
         trainer.train_on_batch(token_ids, image_embeddings[:, :8])
     with pytest.raises(ValueError, match="`token_ids` must be integers"):
         trainer.train_on_batch(token_ids.astype("float32"), image_embeddings)
@@ -237,7 +242,9 @@ def test_bad_inputs_are_clear_errors(rng):
 
 
 def test_model_arguments_are_checked():
-    model = SigLIP.from_variant("Pico/8", image_size=16, sequence_length=LENGTH, vocabulary_size=VOCABULARY)
+    model = SigLIP.from_variant(
+        "Pico/8", image_size=16, sequence_length=LENGTH, vocabulary_size=VOCABULARY
+    )
     with pytest.raises(ValueError, match="a SigLIP model brings its own `log_temperature`"):
         GradientCachedSigLiT(model, bias_init=-5.0)
     model.text_encoder.trainable = False

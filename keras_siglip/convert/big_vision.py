@@ -119,9 +119,7 @@ def load_big_vision_checkpoint(
             f"the array {_PARAMS_PREFIX}{_MARKER}."
         )
     shapes, archive_names = _archive_shapes(path)
-    config, layouts = _infer_config(
-        shapes, path, variant, image_size, sequence_length, num_heads
-    )
+    config, layouts = _infer_config(shapes, path, variant, image_size, sequence_length, num_heads)
     model = weights.build_siglip(config, dtype)
     targets = checkpoint_targets(model, layouts)
     constants = []
@@ -277,7 +275,7 @@ def _archive_shapes(path):
             if not member.endswith(".npy"):
                 raise ValueError(f"{path} holds {member!r}, which is not a NumPy array (.npy).")
             name = member[: -len(".npy")]
-            key = name[len(_PARAMS_PREFIX):] if name.startswith(_PARAMS_PREFIX) else name
+            key = name[len(_PARAMS_PREFIX) :] if name.startswith(_PARAMS_PREFIX) else name
             with archive.open(member) as file:
                 version = np.lib.format.read_magic(file)
                 if version == (1, 0):
@@ -381,8 +379,7 @@ def _infer_config(shapes, path, variant, image_size, sequence_length, num_heads)
             )
         if differences:
             raise ValueError(
-                f"{path} is not a {variant!r} checkpoint: the variant has "
-                f"{'; '.join(differences)}."
+                f"{path} is not a {variant!r} checkpoint: the variant has {'; '.join(differences)}."
             )
     if embedding_dim != image_width:
         raise ValueError(

@@ -192,9 +192,7 @@ def preprocessor_from_keras_hub(path):
     try:
         tokenizer = SigLIPTokenizer(
             proto,
-            sequence_length=text.get(
-                "sequence_length", towers["text_encoder"]["sequence_length"]
-            ),
+            sequence_length=text.get("sequence_length", towers["text_encoder"]["sequence_length"]),
             canonicalize=bool(text.get("canonicalize_text", True)),
         )
     except ValueError as error:
@@ -429,11 +427,19 @@ class _StructureMatch:
             (ours.key_projection, theirs.key_dense),
             (ours.value_projection, theirs.value_dense),
         ):
-            self.add(weight_assignment.reshaped, projection.kernel, their_projection.kernel,
-                     (ours.hidden_dim,) + heads)
+            self.add(
+                weight_assignment.reshaped,
+                projection.kernel,
+                their_projection.kernel,
+                (ours.hidden_dim,) + heads,
+            )
             self.add(weight_assignment.reshaped, projection.bias, their_projection.bias, heads)
-        self.add(weight_assignment.reshaped, ours.output_projection.kernel,
-                 theirs.output_dense.kernel, heads + (ours.hidden_dim,))
+        self.add(
+            weight_assignment.reshaped,
+            ours.output_projection.kernel,
+            theirs.output_dense.kernel,
+            heads + (ours.hidden_dim,),
+        )
         self.direct(ours.output_projection.bias, theirs.output_dense.bias)
 
     def blocks(self, ours, theirs, source):

@@ -11,7 +11,7 @@ variable, the checkpoint key and both shapes.
 import dataclasses
 import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 import h5py
 import keras
@@ -140,7 +140,10 @@ def reshaped(key, owner, variable, checkpoint_shape):
 def scalar(key, owner, variable):
     """A one-element checkpoint array for a scalar variable."""
     return Target(
-        key, ((variable_name(owner, variable), variable),), (1,), lambda a: [np.reshape(a, ())],
+        key,
+        ((variable_name(owner, variable), variable),),
+        (1,),
+        lambda a: [np.reshape(a, ())],
         scalar=True,
     )
 
@@ -173,9 +176,11 @@ def weights_file_differences(model, weights_file):
         found = {}
         with h5py.File(file, "r") as handle:
             handle.visititems(
-                lambda name, item: found.__setitem__(name, tuple(item.shape))
-                if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/")
-                else None
+                lambda name, item: (
+                    found.__setitem__(name, tuple(item.shape))
+                    if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/")
+                    else None
+                )
             )
         return found
 

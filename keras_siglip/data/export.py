@@ -46,7 +46,9 @@ def export_embedded_corpus(
     if captions not in ("name", "all"):
         raise ValueError(f"`captions` must be 'name' or 'all', got {captions!r}.")
     if held_out_split not in HELD_OUT_SPLITS:
-        raise ValueError(f"`held_out_split` must be one of {HELD_OUT_SPLITS}, got {held_out_split!r}.")
+        raise ValueError(
+            f"`held_out_split` must be one of {HELD_OUT_SPLITS}, got {held_out_split!r}."
+        )
     data = load_emoji(
         seed=seed, num_held_out=held_out, render_size=image_size, held_out_split=held_out_split
     )

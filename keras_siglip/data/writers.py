@@ -77,7 +77,11 @@ def write_webdataset(
                 if caption_format == "txt":
                     _add_member(archive, f"{key}.txt", caption.encode("utf-8"))
                 else:
-                    _add_member(archive, f"{key}.json", json.dumps({"caption": caption, "key": key}).encode("utf-8"))
+                    _add_member(
+                        archive,
+                        f"{key}.json",
+                        json.dumps({"caption": caption, "key": key}).encode("utf-8"),
+                    )
         paths.append(path)
     return paths
 
@@ -124,7 +128,9 @@ def write_tfrecord(
             for index in range(start, min(start + samples_per_file, len(samples))):
                 feature = {image_feature: _bytes_feature(samples.encoded_image(index))}
                 if samples.captions[index] is not None:
-                    feature[caption_feature] = _bytes_feature(samples.captions[index].encode("utf-8"))
+                    feature[caption_feature] = _bytes_feature(
+                        samples.captions[index].encode("utf-8")
+                    )
                 example = tf.train.Example(features=tf.train.Features(feature=feature))
                 writer.write(example.SerializeToString())
         paths.append(path)
@@ -182,11 +188,18 @@ def write_caption_table(
         parquet = _pyarrow_parquet()
         import pyarrow
 
-        table = pyarrow.table({image_column: image_paths, caption_column: pyarrow.array(samples.captions, pyarrow.string())})
+        table = pyarrow.table(
+            {
+                image_column: image_paths,
+                caption_column: pyarrow.array(samples.captions, pyarrow.string()),
+            }
+        )
         parquet.write_table(table, path)
         return path
     with tf.io.gfile.GFile(path, "w") as file:
-        writer = csv.writer(file, delimiter="\t" if table_format == "tsv" else ",", lineterminator="\n")
+        writer = csv.writer(
+            file, delimiter="\t" if table_format == "tsv" else ",", lineterminator="\n"
+        )
         writer.writerow([image_column, caption_column])
         for image_path, caption in zip(image_paths, samples.captions):
             writer.writerow([image_path, "" if caption is None else caption])
@@ -207,7 +220,9 @@ def write_corpus(directory, corpus_format, images, captions, **options):
     if corpus_format == "tfrecord":
         return write_tfrecord(directory, images, captions, **options)
     if corpus_format in TABLE_FORMATS:
-        return [write_caption_table(directory, images, captions, table_format=corpus_format, **options)]
+        return [
+            write_caption_table(directory, images, captions, table_format=corpus_format, **options)
+        ]
     raise ValueError(f"`corpus_format` must be one of {CORPUS_FORMATS}, got {corpus_format!r}.")
 
 
@@ -224,9 +239,15 @@ def encode_image(image, image_format="jpeg", quality=95):
     b'\\x89PNG'
     """
     if image_format not in IMAGE_FORMATS:
-        raise ValueError(f"`image_format` must be one of {tuple(IMAGE_FORMATS)}, got {image_format!r}.")
+        raise ValueError(
+            f"`image_format` must be one of {tuple(IMAGE_FORMATS)}, got {image_format!r}."
+        )
     array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4)):
+    if (
+        array.dtype != np.uint8
+        or array.ndim not in (2, 3)
+        or (array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4))
+    ):
         raise ValueError(
             "Each image must be uint8, (H, W) or (H, W, C) with C in 1 to 4; got dtype "
             f"{array.dtype} and shape {array.shape}."
@@ -236,7 +257,9 @@ def encode_image(image, image_format="jpeg", quality=95):
     picture = Image.fromarray(array)
     if image_format == "jpeg" and picture.mode in ("LA", "RGBA"):
         background = Image.new(picture.mode, picture.size, "white")
-        picture = Image.alpha_composite(background.convert("RGBA"), picture.convert("RGBA")).convert("RGB")
+        picture = Image.alpha_composite(
+            background.convert("RGBA"), picture.convert("RGBA")
+        ).convert("RGB")
     buffer = io.BytesIO()
     options = {"quality": quality} if image_format in ("jpeg", "webp") else {}
     if image_format == "webp":
@@ -250,17 +273,25 @@ class _Samples:
 
     def __init__(self, images, captions, image_format, quality):
         if image_format not in IMAGE_FORMATS:
-            raise ValueError(f"`image_format` must be one of {tuple(IMAGE_FORMATS)}, got {image_format!r}.")
+            raise ValueError(
+                f"`image_format` must be one of {tuple(IMAGE_FORMATS)}, got {image_format!r}."
+            )
         if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
             raise ValueError(f"`quality` must be an integer from 1 to 100, got {quality!r}.")
         if isinstance(captions, str) or not hasattr(captions, "__len__"):
-            raise TypeError(f"`captions` must be a list of strings (or None), got {type(captions).__name__}.")
+            raise TypeError(
+                f"`captions` must be a list of strings (or None), got {type(captions).__name__}."
+            )
         captions = list(captions)
         for index, caption in enumerate(captions):
             if caption is not None and not isinstance(caption, str):
-                raise TypeError(f"`captions[{index}]` must be a string or None, got {type(caption).__name__}.")
+                raise TypeError(
+                    f"`captions[{index}]` must be a string or None, got {type(caption).__name__}."
+                )
         if len(images) != len(captions):
-            raise ValueError(f"`images` has {len(images)} images but `captions` has {len(captions)} captions.")
+            raise ValueError(
+                f"`images` has {len(images)} images but `captions` has {len(captions)} captions."
+            )
         self.images = images
         self.captions = captions
         self.image_format = image_format

@@ -66,7 +66,9 @@ def compiled_encoder(tower):
         `ZeroShotClassifier(..., image_encoder=...)`.
     """
     if not hasattr(tower, "predict_on_batch"):
-        raise ValueError(f"`tower` must be a Keras model such as `model.image_encoder`; got {type(tower).__name__}.")
+        raise ValueError(
+            f"`tower` must be a Keras model such as `model.image_encoder`; got {type(tower).__name__}."
+        )
 
     def encode(inputs):
         return _unit_rows(tower.predict_on_batch(inputs))

@@ -8,7 +8,11 @@ from keras_siglip.preprocessing import preprocess_images
 
 __all__ = ["HeldOutEvaluation", "ZERO_SHOT_TEMPLATES"]
 
-ZERO_SHOT_TEMPLATES = ("a photo of the digit {}.", "a picture of the number {}.", "{}, handwritten.")
+ZERO_SHOT_TEMPLATES = (
+    "a photo of the digit {}.",
+    "a picture of the number {}.",
+    "{}, handwritten.",
+)
 
 
 class HeldOutEvaluation:
@@ -24,7 +28,9 @@ class HeldOutEvaluation:
         self.data, self.model, self.tokenizer = data, model, tokenizer
         self.emoji_images = preprocess_images(data.test.images, image_size)
         self.digit_images = preprocess_images(data.digits_test.images, image_size)
-        self.text_embeddings = embed_in_batches(compiled_encoder(model.text_encoder), tokenizer(data.test.captions), 256)
+        self.text_embeddings = embed_in_batches(
+            compiled_encoder(model.text_encoder), tokenizer(data.test.captions), 256
+        )
         self.known_words = known_word_mask(data.test.captions, trained_captions)
 
     def __call__(self, image_encoder):
@@ -35,7 +41,9 @@ class HeldOutEvaluation:
             by_words[f"{prefix}_items"] = int(mask.sum())
             if mask.any():
                 subset = retrieval_metrics(image_embeddings, self.text_embeddings, queries=mask)
-                by_words.update({f"{prefix}_{key}": value for key, value in subset.items() if "recall@" in key})
+                by_words.update(
+                    {f"{prefix}_{key}": value for key, value in subset.items() if "recall@" in key}
+                )
         classifier = ZeroShotClassifier(
             self.model,
             list(self.data.class_names),

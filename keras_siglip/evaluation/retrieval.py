@@ -155,9 +155,7 @@ class RetrievalRecall(keras.metrics.Metric):
     def __init__(self, k=1, direction="image_to_text", name=None, dtype=None):
         check_k(k)
         if direction not in DIRECTIONS:
-            raise ValueError(
-                f"`direction` must be one of {DIRECTIONS}; got {direction!r}."
-            )
+            raise ValueError(f"`direction` must be one of {DIRECTIONS}; got {direction!r}.")
         if name is None:
             name = f"batch_{'i2t' if direction == 'image_to_text' else 't2i'}_recall@{k}"
         super().__init__(name=name, dtype=dtype)
@@ -262,9 +260,7 @@ def _block_hits(scores, first_query, k, num_queries=None):
         ops.expand_dims(queries, 1),
     )
     positive = ops.sum(ops.where(is_positive, scores, 0.0), axis=1, keepdims=True)
-    above = ops.logical_and(
-        ops.greater_equal(scores, positive), ops.logical_not(is_positive)
-    )
+    above = ops.logical_and(ops.greater_equal(scores, positive), ops.logical_not(is_positive))
     rank = ops.sum(ops.cast(above, "int32"), axis=1)
     rank = ops.where(ops.isnan(positive[:, 0]), num_candidates, rank)
     hit = ops.less(rank, k)

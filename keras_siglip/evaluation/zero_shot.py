@@ -6,9 +6,9 @@ import numpy as np
 from keras import ops
 
 from keras_siglip.evaluation.embedding import compiled_encoder, embed_in_batches
+from keras_siglip.evaluation.retrieval import positive_ranks
 from keras_siglip.model import SigLIP
 from keras_siglip.preprocessing import SigLIPPreprocessor, load_images
-from keras_siglip.evaluation.retrieval import positive_ranks
 from keras_siglip.validation import check_positive_int
 
 # The default prompt of the transformers zero-shot pipeline that SigLIP's
@@ -105,9 +105,7 @@ class ZeroShotClassifier:
         self.batch_size = batch_size
         self.fixed_batch_size = bool(fixed_batch_size)
         prompts = [
-            template.replace("{}", name)
-            for name in self.class_names
-            for template in self.templates
+            template.replace("{}", name) for name in self.class_names for template in self.templates
         ]
         token_ids = tokenize(tokenizer, prompts, model.sequence_length)
         prompt_embeddings = embed_in_batches(model.encode_texts, token_ids, batch_size)
@@ -162,9 +160,13 @@ class ZeroShotClassifier:
     def _model_ready(self, images):
         # A stand-in model without `image_size` takes its own inputs as they are.
         size = getattr(self.model, "image_size", None)
-        if hasattr(images, "shape") and hasattr(images, "dtype") and (
-            size is None
-            or (tuple(images.shape[1:]) == (size, size, 3) and "float" in str(images.dtype))
+        if (
+            hasattr(images, "shape")
+            and hasattr(images, "dtype")
+            and (
+                size is None
+                or (tuple(images.shape[1:]) == (size, size, 3) and "float" in str(images.dtype))
+            )
         ):
             if len(images) == 0:
                 raise ValueError("`images` must hold at least one image; got none.")
@@ -250,9 +252,7 @@ def tokenize(tokenizer, texts, sequence_length):
             f"every text to the model's `sequence_length` ({sequence_length})."
         )
     if not np.issubdtype(token_ids.dtype, np.integer):
-        raise ValueError(
-            f"`tokenizer` must return integer token ids; got dtype {token_ids.dtype}."
-        )
+        raise ValueError(f"`tokenizer` must return integer token ids; got dtype {token_ids.dtype}.")
     return token_ids.astype("int32")
 
 
@@ -298,9 +298,7 @@ def check_templates(templates):
     if not templates:
         raise ValueError("`templates` must hold at least one prompt; got an empty list.")
     bad = [
-        template
-        for template in templates
-        if not isinstance(template, str) or "{}" not in template
+        template for template in templates if not isinstance(template, str) or "{}" not in template
     ]
     if bad:
         raise ValueError(

@@ -30,16 +30,13 @@ class MultiHeadAttention(keras.layers.Layer):
     Output: `(batch, query_length, hidden_dim)`.
     """
 
-    def __init__(
-        self, hidden_dim, num_heads, kernel_initializer="glorot_uniform", **kwargs
-    ):
+    def __init__(self, hidden_dim, num_heads, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         check_positive_int("hidden_dim", hidden_dim)
         check_positive_int("num_heads", num_heads)
         if hidden_dim % num_heads:
             raise ValueError(
-                f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` "
-                f"({num_heads})."
+                f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
             )
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
@@ -90,9 +87,7 @@ class MultiHeadAttention(keras.layers.Layer):
             {
                 "hidden_dim": self.hidden_dim,
                 "num_heads": self.num_heads,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config

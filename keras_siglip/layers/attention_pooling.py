@@ -30,18 +30,14 @@ class AttentionPooling(keras.layers.Layer):
     (3, 8)
     """
 
-    def __init__(
-        self, hidden_dim, num_heads, intermediate_dim, layer_norm_epsilon=1e-6, **kwargs
-    ):
+    def __init__(self, hidden_dim, num_heads, intermediate_dim, layer_norm_epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.layer_norm_epsilon = layer_norm_epsilon
         policy = self.dtype_policy
-        self.attention = MultiHeadAttention(
-            hidden_dim, num_heads, dtype=policy, name="attention"
-        )
+        self.attention = MultiHeadAttention(hidden_dim, num_heads, dtype=policy, name="attention")
         self.mlp_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="mlp_norm"
         )

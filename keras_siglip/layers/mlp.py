@@ -23,13 +23,9 @@ class MLP(keras.layers.Layer):
         self.hidden_dim = hidden_dim
         self.intermediate_dim = intermediate_dim
         self.dropout_rate = dropout
-        self.expand = TokenDense(
-            intermediate_dim, dtype=self.dtype_policy, name="expand"
-        )
+        self.expand = TokenDense(intermediate_dim, dtype=self.dtype_policy, name="expand")
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
-        self.contract = TokenDense(
-            hidden_dim, dtype=self.dtype_policy, name="contract"
-        )
+        self.contract = TokenDense(hidden_dim, dtype=self.dtype_policy, name="contract")
 
     def build(self, input_shape):
         self.expand.build(input_shape)

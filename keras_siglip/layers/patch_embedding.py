@@ -77,4 +77,3 @@ class PatchEmbedding(keras.layers.Layer):
         config = super().get_config()
         config.update({"patch_size": self.patch_size, "hidden_dim": self.hidden_dim})
         return config
-

@@ -66,15 +66,11 @@ class PatchPositionEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         check_positive_int("grid_size", grid_size)
         self.grid_size = grid_size
-        self.initializer = (
-            None if initializer is None else keras.initializers.get(initializer)
-        )
+        self.initializer = None if initializer is None else keras.initializers.get(initializer)
 
     def build(self, input_shape):
         dim = input_shape[-1]
-        initializer = self.initializer or keras.initializers.RandomNormal(
-            stddev=1.0 / np.sqrt(dim)
-        )
+        initializer = self.initializer or keras.initializers.RandomNormal(stddev=1.0 / np.sqrt(dim))
         self.embeddings = self.add_weight(
             shape=(self.grid_size * self.grid_size, dim),
             initializer=initializer,

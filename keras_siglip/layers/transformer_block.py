@@ -46,9 +46,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="attention_norm"
         )
-        self.attention = MultiHeadAttention(
-            hidden_dim, num_heads, dtype=policy, name="attention"
-        )
+        self.attention = MultiHeadAttention(hidden_dim, num_heads, dtype=policy, name="attention")
         self.mlp_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="mlp_norm"
         )
@@ -60,9 +58,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             layer.build(input_shape)
 
     def call(self, inputs, training=None):
-        x = inputs + self.dropout(
-            self.attention(self.attention_norm(inputs)), training=training
-        )
+        x = inputs + self.dropout(self.attention(self.attention_norm(inputs)), training=training)
         return x + self.dropout(self.mlp(self.mlp_norm(x)), training=training)
 
     def compute_output_shape(self, input_shape):

@@ -159,7 +159,7 @@ def chunked_sigmoid_loss(
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _loss_function(chunk_size, positives):
     # One function per configuration, so that the backends' tracing caches
     # (jax.custom_vjp, tf.function) are reused from call to call.

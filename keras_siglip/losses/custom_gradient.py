@@ -48,9 +48,7 @@ def scalar_with_gradient(value_function, value_and_gradients_function):
     if backend == "jax":
         return _jax_scalar_with_gradient(value_function, value_and_gradients_function)
     if backend == "tensorflow":
-        return _tensorflow_scalar_with_gradient(
-            value_function, value_and_gradients_function
-        )
+        return _tensorflow_scalar_with_gradient(value_function, value_and_gradients_function)
     if backend == "torch":
         return _torch_scalar_with_gradient(value_function, value_and_gradients_function)
     raise NotImplementedError(
@@ -108,9 +106,7 @@ def _tensorflow_scalar_with_gradient(value_function, value_and_gradients_functio
         return compiled_value(*[tf.stop_gradient(tensor) for tensor in tensors])
 
     def value_and_gradients(tensors):
-        return compiled_value_and_gradients(
-            *[tf.stop_gradient(tensor) for tensor in tensors]
-        )
+        return compiled_value_and_gradients(*[tf.stop_gradient(tensor) for tensor in tensors])
 
     @tf.custom_gradient
     def with_gradient(*tensors):

@@ -108,7 +108,7 @@ def ring_sigmoid_loss(
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _loss_function(mesh, axis_name, bidirectional, chunk_size):
     import jax
     from jax.sharding import PartitionSpec

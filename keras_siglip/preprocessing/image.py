@@ -250,7 +250,7 @@ def _check_shape(shape, where):
             f"{where} must have 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA) "
             f"channels in its last axis; got {channels}, shape {tuple(shape)}.{batch_hint}"
         )
-    height, width = (shape[:2] if rank == 2 else shape[-3:-1])
+    height, width = shape[:2] if rank == 2 else shape[-3:-1]
     if height == 0 or width == 0:
         raise ValueError(f"{where} is empty: shape {tuple(shape)}.")
 
@@ -362,7 +362,9 @@ def rgb_over_white(image):
         alpha = color_alpha[..., 3:] * (1.0 / 255.0)
         return color_alpha[..., :3] * alpha + 255.0 * (1.0 - alpha)
 
-    composited = tf.switch_case(tf.clip_by_value(channels, 1, 4) - 1, [grey, grey_and_alpha, rgb, rgba])
+    composited = tf.switch_case(
+        tf.clip_by_value(channels, 1, 4) - 1, [grey, grey_and_alpha, rgb, rgba]
+    )
     composited.set_shape([None, None, 3])
     return composited
 

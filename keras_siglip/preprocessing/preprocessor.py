@@ -5,10 +5,10 @@ import os
 
 import tensorflow as tf
 
-from keras_siglip.preprocessing.image import _check_input_range, preprocess_images
-from keras_siglip.preprocessing.tokenizer import VOCABULARY_FILENAME, SigLIPTokenizer
 from keras_siglip import preset_hooks
 from keras_siglip.files import file_inside
+from keras_siglip.preprocessing.image import _check_input_range, preprocess_images
+from keras_siglip.preprocessing.tokenizer import VOCABULARY_FILENAME, SigLIPTokenizer
 from keras_siglip.validation import check_positive_int
 
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
@@ -214,4 +214,3 @@ def _construct(cls, directory, filename, *args, **config):
     except (TypeError, ValueError) as error:
         path = os.path.join(directory, filename)
         raise ValueError(f"The config in {path!r} is invalid: {error}") from None
-

@@ -126,7 +126,9 @@ def _block_weights(input_size, output_size):
     columns = sources[:, None, :]
     inside = (columns >= starts) & (columns < ends)
     inside &= tf.reshape(outputs < output_size, (blocks, BLOCK, 1))
-    positions = (tf.cast(columns, tf.float32) + 0.5 - tf.reshape(samples, (blocks, BLOCK, 1))) * (1.0 / kernel_scale)
+    positions = (tf.cast(columns, tf.float32) + 0.5 - tf.reshape(samples, (blocks, BLOCK, 1))) * (
+        1.0 / kernel_scale
+    )
     weights = tf.where(inside, _keys_cubic(positions), 0.0)
     total = tf.reduce_sum(weights, axis=-1, keepdims=True)
     weights = tf.where(tf.abs(total) >= 1000.0 * _FLOAT_MIN, weights * (1.0 / total), 0.0)

@@ -59,7 +59,14 @@ PREPROCESSOR_FILE = "preprocessor.json"
 TOKENIZER_FILE = "tokenizer.json"
 ASSETS_DIR = "assets"
 # Everything `save_to_preset` writes; a save replaces or removes each of these.
-PRESET_ENTRIES = (CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, PREPROCESSOR_FILE, TOKENIZER_FILE, ASSETS_DIR)
+PRESET_ENTRIES = (
+    CONFIG_FILE,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    PREPROCESSOR_FILE,
+    TOKENIZER_FILE,
+    ASSETS_DIR,
+)
 SCRATCH_INFIX = ".partial-"
 BACKUP_SUFFIX = ".preset-backup"
 
@@ -114,7 +121,9 @@ def save_to_preset(
                 "keras_version": keras.__version__,
                 "keras_siglip_version": __version__,
                 "parameter_count": int(model.count_params()),
-                "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+                "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime(
+                    "%Y-%m-%d %H:%M:%S"
+                ),
                 "description": description or "",
                 **(metadata or {}),
             },
@@ -181,7 +190,7 @@ def _remove_abandoned_scratch(path):
     for name in os.listdir(parent):
         if not name.startswith(prefix):
             continue
-        pid = name[len(prefix):].split("-", 1)[0]
+        pid = name[len(prefix) :].split("-", 1)[0]
         if pid.isdigit() and not _process_alive(int(pid)):
             _remove(os.path.join(parent, name))
 
@@ -245,7 +254,13 @@ def _exchange(first, second):
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
     result = renameat2(
         _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
     )

@@ -134,12 +134,14 @@ def identify(preset):
 
 
 def _did_you_mean(name):
-    """" Did you mean ...?" with the builtin names closest to `name`, or ""."""
+    """ " Did you mean ...?" with the builtin names closest to `name`, or ""."""
     names = list_presets()
     # Compare without separators, so that "siglip-base-patch16-224" and
     # "SigLIP_Base_Patch16_224" find their preset.
     simplified = {re.sub(r"[\W_]", "", candidate.lower()): candidate for candidate in names}
-    close = difflib.get_close_matches(re.sub(r"[\W_]", "", name.lower()), simplified, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(
+        re.sub(r"[\W_]", "", name.lower()), simplified, n=3, cutoff=0.6
+    )
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(simplified[match]) for match in close) + "?"
@@ -239,7 +241,9 @@ def load_model(model_class, preset, load_weights=True, **overrides):
     if kind == "keras_siglip":
         model = directory.load_model_from_directory(model_class, location, load_weights)
     elif kind == "transformers":
-        model = transformers.load_transformers_checkpoint(location, load_weights=load_weights, **overrides)
+        model = transformers.load_transformers_checkpoint(
+            location, load_weights=load_weights, **overrides
+        )
     elif kind == "keras_hub":
         model = keras_hub.load_keras_hub_preset(location, load_weights=load_weights, **overrides)
     else:
@@ -250,7 +254,9 @@ def load_model(model_class, preset, load_weights=True, **overrides):
             )
         model = big_vision.load_big_vision_checkpoint(location, **overrides)
     if not isinstance(model, model_class):
-        raise ValueError(f"{preset!r} holds a {type(model).__name__}, not a {model_class.__name__}.")
+        raise ValueError(
+            f"{preset!r} holds a {type(model).__name__}, not a {model_class.__name__}."
+        )
     if builtin is not None:
         _check_matches_builtin(model, builtin, location)
     for key, value in model_options.items():
@@ -267,7 +273,9 @@ def _check_matches_builtin(model, preset, location):
         "vocabulary_size": model.vocabulary_size,
     }
     differences = [
-        f"{key} {found[key]} (preset file: {expected[key]})" for key in found if found[key] != expected[key]
+        f"{key} {found[key]} (preset file: {expected[key]})"
+        for key in found
+        if found[key] != expected[key]
     ]
     if differences:
         raise ValueError(
@@ -278,7 +286,11 @@ def _check_matches_builtin(model, preset, location):
 
 def load_preprocessor(preprocessor_class, preset):
     """The preprocessor that goes with `preset` (see `SigLIPPreprocessor.from_preset`)."""
-    kind, location = local_source(preset, load_weights=True) if not _is_bare_builtin(preset) else ("builtin", preset)
+    kind, location = (
+        local_source(preset, load_weights=True)
+        if not _is_bare_builtin(preset)
+        else ("builtin", preset)
+    )
     if kind == "keras_siglip":
         return preprocessor_class.from_directory(location)
     if kind == "transformers":
@@ -293,4 +305,8 @@ def load_preprocessor(preprocessor_class, preset):
 
 
 def _is_bare_builtin(preset):
-    return isinstance(preset, str) and preset in _builtin_presets() and not get_preset(preset).get("weights")
+    return (
+        isinstance(preset, str)
+        and preset in _builtin_presets()
+        and not get_preset(preset).get("weights")
+    )

@@ -60,13 +60,17 @@ class ImageEncoder(keras.Model):
         check_positive_int("patch_size", patch_size)
         check_positive_int("num_layers", num_layers)
         check_tower_sizes(
-            "image_encoder", image_size=image_size, patch_size=patch_size, hidden_dim=hidden_dim,
-            num_layers=num_layers, num_heads=num_heads, intermediate_dim=intermediate_dim,
+            "image_encoder",
+            image_size=image_size,
+            patch_size=patch_size,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
         )
         if patch_size > image_size:
             raise ValueError(
-                f"`patch_size` ({patch_size}) must not exceed `image_size` "
-                f"({image_size})."
+                f"`patch_size` ({patch_size}) must not exceed `image_size` ({image_size})."
             )
         kwargs.setdefault("name", "image_encoder")
 

@@ -64,9 +64,14 @@ class TextEncoder(keras.Model):
         embedding_dim = hidden_dim if embedding_dim is None else embedding_dim
         check_positive_int("embedding_dim", embedding_dim)
         check_tower_sizes(
-            "text_encoder", vocabulary_size=vocabulary_size, sequence_length=sequence_length,
-            hidden_dim=hidden_dim, num_layers=num_layers, num_heads=num_heads,
-            intermediate_dim=intermediate_dim, embedding_dim=embedding_dim,
+            "text_encoder",
+            vocabulary_size=vocabulary_size,
+            sequence_length=sequence_length,
+            hidden_dim=hidden_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+            embedding_dim=embedding_dim,
         )
         kwargs.setdefault("name", "text_encoder")
 

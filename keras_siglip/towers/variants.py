@@ -73,23 +73,21 @@ def decode_variant(variant):
     2
     """
     if not isinstance(variant, str) or variant.count("/") != 1:
-        raise ValueError(
-            f"`variant` must look like 'NAME/PATCH' (e.g. 'B/16'), got {variant!r}."
-        )
+        raise ValueError(f"`variant` must look like 'NAME/PATCH' (e.g. 'B/16'), got {variant!r}.")
     name, patch = variant.split("/")
     if name not in VARIANTS:
         raise ValueError(
-            f"Unknown variant name {name!r} in {variant!r}; expected one of "
-            f"{sorted(VARIANTS)}."
+            f"Unknown variant name {name!r} in {variant!r}; expected one of {sorted(VARIANTS)}."
         )
     if not patch.isdigit() or int(patch) < 1:
         raise ValueError(
-            f"The patch size in `variant` {variant!r} must be a positive integer, "
-            f"got {patch!r}."
+            f"The patch size in `variant` {variant!r} must be a positive integer, got {patch!r}."
         )
     entry = VARIANTS[name]
     image = {key: value for key, value in entry.items() if not key.startswith("text_")}
-    text_overrides = {key[len("text_") :]: value for key, value in entry.items() if key.startswith("text_")}
+    text_overrides = {
+        key[len("text_") :]: value for key, value in entry.items() if key.startswith("text_")
+    }
     return {"image": image, "text": {**image, **text_overrides}, "patch_size": int(patch)}
 
 
@@ -122,19 +120,25 @@ def count_parameters(variant, image_size, sequence_length, vocabulary_size):
     width, mlp_width = image["hidden_dim"], image["intermediate_dim"]
     num_patches = (image_size // patch) ** 2
     image_tower = (
-        patch * patch * 3 * width + width  # patch embedding
+        patch * patch * 3 * width
+        + width  # patch embedding
         + num_patches * width  # position embedding
         + blocks(width, image["num_layers"], mlp_width)
         + 2 * width  # final norm
-        + width + 4 * (width * width + width) + 2 * width  # probe, attention, norm
-        + 2 * width * mlp_width + mlp_width + width  # head MLP
+        + width
+        + 4 * (width * width + width)
+        + 2 * width  # probe, attention, norm
+        + 2 * width * mlp_width
+        + mlp_width
+        + width  # head MLP
     )
     text_width = text["hidden_dim"]
     text_tower = (
         (vocabulary_size + sequence_length) * text_width
         + blocks(text_width, text["num_layers"], text["intermediate_dim"])
         + 2 * text_width
-        + text_width * width + width  # head to the image width
+        + text_width * width
+        + width  # head to the image width
     )
     return image_tower + text_tower + 2  # log_temperature and bias
 

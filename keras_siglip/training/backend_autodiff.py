@@ -43,9 +43,7 @@ def encode_vjp_function(tower, training):
     The gradients are of `sum(l2_normalize(tower(inputs)) * cotangent)`, dense
     tensors of the variables' shapes.
     """
-    return _dispatch(_jax_encode_vjp, _tensorflow_encode_vjp, _torch_encode_vjp)(
-        tower, training
-    )
+    return _dispatch(_jax_encode_vjp, _tensorflow_encode_vjp, _torch_encode_vjp)(tower, training)
 
 
 def value_and_gradients_function(function):
@@ -74,8 +72,7 @@ def _dispatch(jax_version, tensorflow_version, torch_version):
     versions = {"jax": jax_version, "tensorflow": tensorflow_version, "torch": torch_version}
     if backend not in versions:
         raise NotImplementedError(
-            "Gradient caching supports the jax, tensorflow and torch backends; "
-            f"got {backend!r}."
+            f"Gradient caching supports the jax, tensorflow and torch backends; got {backend!r}."
         )
     return versions[backend]
 

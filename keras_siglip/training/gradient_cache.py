@@ -138,12 +138,8 @@ class GradientCachedSigLiT:
             )
         self.optimizer = _optimizer(optimizer, model, self.trainable_variables)
         self._encode = backend_autodiff.encode_function(self.text_encoder, self.training)
-        self._encode_vjp = backend_autodiff.encode_vjp_function(
-            self.text_encoder, self.training
-        )
-        self._loss_and_gradients = backend_autodiff.value_and_gradients_function(
-            self._loss
-        )
+        self._encode_vjp = backend_autodiff.encode_vjp_function(self.text_encoder, self.training)
+        self._loss_and_gradients = backend_autodiff.value_and_gradients_function(self._loss)
 
     @property
     def trainable_variables(self):
@@ -225,9 +221,7 @@ class GradientCachedSigLiT:
                 f"text tower's fixed length; got shape {tuple(token_ids.shape)}."
             )
         if "int" not in keras.backend.standardize_dtype(token_ids.dtype):
-            raise ValueError(
-                f"`token_ids` must be integers; got dtype {token_ids.dtype}."
-            )
+            raise ValueError(f"`token_ids` must be integers; got dtype {token_ids.dtype}.")
         # An id outside the vocabulary would be clamped silently on JAX.
         vocabulary_size = getattr(self.text_encoder, "vocabulary_size", None)
         values = concrete_values(token_ids)

@@ -91,7 +91,9 @@ class RunDirectory:
                 os.remove(self.lock_path)
             except FileNotFoundError:
                 pass  # another run took it over first: try again
-        raise OutputDirectoryError(f"Could not take the lock {self.lock_path!r}: it keeps changing.")
+        raise OutputDirectoryError(
+            f"Could not take the lock {self.lock_path!r}: it keeps changing."
+        )
 
     def release(self):
         """Remove the lock, if this run holds it (idempotent)."""

@@ -381,7 +381,9 @@ def batches(samples, settings, shuffled=False):
             (sample["status"] == OK) & ~is_text, STATUS["bad_caption"], sample["status"]
         )
         pixels = tf.numpy_function(
-            lambda contents: np.int64(image_pixels(contents)), [sample["image"]], tf.int64,
+            lambda contents: np.int64(image_pixels(contents)),
+            [sample["image"]],
+            tf.int64,
             stateful=False,
         )
         pixels.set_shape([])
@@ -467,11 +469,7 @@ def check_passes(samples, settings):
         # dropped before it, and counted.
         counts = skipped._counts.read_value()
         seen, skipped_count = counts[0], tf.reduce_sum(counts[1:END])
-        due = (
-            ~warned
-            & ((seen >= WARN_AFTER_SAMPLES) | is_pass_end)
-            & (2 * skipped_count > seen)
-        )
+        due = ~warned & ((seen >= WARN_AFTER_SAMPLES) | is_pass_end) & (2 * skipped_count > seen)
         opening = f"More than half of the first samples of the corpus files {files} were skipped ("
         warning = tf.cond(
             due,
