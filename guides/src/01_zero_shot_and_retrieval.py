@@ -69,14 +69,8 @@ SCALE = os.environ.get("KERAS_SIGLIP_GUIDE_SCALE", "full")
 TRAIN_ARGUMENTS = {
     "full": ["--steps", "1000", "--batch-size", "64", "--variant", "Nano/8"],
     "ci": ["--steps", "4", "--batch-size", "32", "--variant", "Pico/8"],
-}[SCALE] + [
-    "--held-out-split",
-    "random",
-    "--eval-augmentations",
-    "0",
-    "--temperature-and-bias-learning-rate-multiplier",
-    "1",
-]
+}[SCALE] + ["--held-out-split", "random", "--eval-augmentations", "0",
+            "--temperature-and-bias-learning-rate-multiplier", "1"]
 # An official architecture to build without weights; a tiny one at `ci` scale.
 OFFICIAL = {"full": "siglip_base_patch16_224", "ci": "siglip_pico_patch8_32"}[SCALE]
 keras.utils.set_random_seed(0)
@@ -112,15 +106,7 @@ print(f"keras {keras.__version__}, backend {keras.backend.backend()}, scale {SCA
 preset_dir = os.path.join(tempfile.mkdtemp(), "siglip")
 start = time.perf_counter()
 job = subprocess.run(
-    [
-        sys.executable,
-        "-m",
-        "keras_siglip.cli",
-        "train",
-        "--output-dir",
-        preset_dir,
-        *TRAIN_ARGUMENTS,
-    ],
+    [sys.executable, "-m", "keras_siglip.cli", "train", "--output-dir", preset_dir, *TRAIN_ARGUMENTS],
     capture_output=True,
     text=True,
 )
@@ -154,12 +140,8 @@ with open(os.path.join(preset_dir, "metrics.json")) as file:
 # %%
 model = SigLIP.from_preset(preset_dir)
 preprocessor = SigLIPPreprocessor.from_preset(preset_dir)
-print(
-    f"{model.count_params():,} parameters; images {model.image_size} px; texts of {model.sequence_length} tokens"
-)
-print(
-    f"temperature exp(t') = {float(np.exp(model.log_temperature.numpy())):.2f}, bias b = {float(model.bias.numpy()):.2f}"
-)
+print(f"{model.count_params():,} parameters; images {model.image_size} px; texts of {model.sequence_length} tokens")
+print(f"temperature exp(t') = {float(np.exp(model.log_temperature.numpy())):.2f}, bias b = {float(model.bias.numpy()):.2f}")
 print(preprocessor({"texts": ["A photo of the digit SEVEN!"]})["token_ids"])
 
 # %% [markdown]
@@ -189,9 +171,7 @@ single = ZeroShotClassifier(
     model, class_names, templates=["a photo of the digit {}."], tokenizer=preprocessor.tokenizer
 )
 accuracy = single.evaluate(digit_images, digit_labels, k=(1, 3))
-print(
-    f"top-1 {accuracy['top1']:.1%}, top-3 {accuracy['top3']:.1%} (chance {accuracy['chance']:.0%})"
-)
+print(f"top-1 {accuracy['top1']:.1%}, top-3 {accuracy['top3']:.1%} (chance {accuracy['chance']:.0%})")
 
 # %% [markdown]
 # **Prompt ensembling.** The wording of a prompt matters, and no single wording is
@@ -202,17 +182,11 @@ print(
 # %%
 templates = ["a photo of the digit {}.", "a picture of the number {}.", "{}, handwritten."]
 for template in templates:
-    alone = ZeroShotClassifier(
-        model, class_names, templates=[template], tokenizer=preprocessor.tokenizer
-    )
+    alone = ZeroShotClassifier(model, class_names, templates=[template], tokenizer=preprocessor.tokenizer)
     print(f"{template!r:32s} top-1 {alone.evaluate(digit_images, digit_labels)['top1']:.1%}")
-classifier = ZeroShotClassifier(
-    model, class_names, templates=templates, tokenizer=preprocessor.tokenizer
-)
+classifier = ZeroShotClassifier(model, class_names, templates=templates, tokenizer=preprocessor.tokenizer)
 ensemble = classifier.evaluate(digit_images, digit_labels, k=(1, 3))
-print(
-    f"{'ensemble of the three':32s} top-1 {ensemble['top1']:.1%}, top-3 {ensemble['top3']:.1%} (chance {ensemble['chance']:.0%})"
-)
+print(f"{'ensemble of the three':32s} top-1 {ensemble['top1']:.1%}, top-3 {ensemble['top3']:.1%} (chance {ensemble['chance']:.0%})")
 print(f"{'the main job, same ensemble':32s} top-1 {job_metrics['zero_shot_top1']:.1%}")
 
 # %% [markdown]
@@ -263,10 +237,7 @@ print("row sums:", probabilities.sum(axis=1))
 logits = classifier.logits(digit_images[:5])
 softmax = np.exp(logits - logits.max(axis=1, keepdims=True))
 softmax /= softmax.sum(axis=1, keepdims=True)
-print(
-    "same argmax as a softmax over the logits:",
-    bool((softmax.argmax(1) == probabilities.argmax(1)).all()),
-)
+print("same argmax as a softmax over the logits:", bool((softmax.argmax(1) == probabilities.argmax(1)).all()))
 
 # %% [markdown]
 # Here the row sums range from 0.004 to 0.111: for these five images the model finds
@@ -292,15 +263,8 @@ pair_probabilities = keras.ops.convert_to_numpy(keras.ops.sigmoid(model(inputs))
 figure, axis = plt.subplots(figsize=(7.5, 6.5))
 axis.imshow(pair_probabilities, cmap="viridis", vmin=0, vmax=1)
 for (row, column), value in np.ndenumerate(pair_probabilities):
-    axis.text(
-        column,
-        row,
-        f"{value:.2f}",
-        ha="center",
-        va="center",
-        fontsize=8,
-        color="black" if value > 0.5 else "white",
-    )
+    axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
+              color="black" if value > 0.5 else "white")
 axis.set_xticks(range(8), captions, rotation=45, ha="right", fontsize=9)
 axis.set_yticks(range(8), [""] * 8)
 for row, image in enumerate(data.test.images[few]):
@@ -355,9 +319,7 @@ similarity = image_embeddings @ text_embeddings.T  # (images, texts)
 queries = [0, 75, 150, 225]
 figure, axes = plt.subplots(len(queries), 6, figsize=(8, 1.6 * len(queries)))
 for row, query in enumerate(queries):
-    axes[row, 0].text(
-        0.5, 0.5, data.test.captions[query], ha="center", va="center", wrap=True, fontsize=9
-    )
+    axes[row, 0].text(0.5, 0.5, data.test.captions[query], ha="center", va="center", wrap=True, fontsize=9)
     axes[row, 0].axis("off")
     best = np.argsort(-similarity[:, query])[:5]
     for column, index in enumerate(best, start=1):
@@ -421,11 +383,9 @@ for name in names:
 
 # %%
 base = SigLIP.from_preset(OFFICIAL, load_weights=False)
-print(
-    f"{OFFICIAL}: {base.count_params():,} parameters, "
-    f"{base.image_size} px images, {base.sequence_length}-token texts, "
-    f"vocabulary {base.vocabulary_size:,}"
-)
+print(f"{OFFICIAL}: {base.count_params():,} parameters, "
+      f"{base.image_size} px images, {base.sequence_length}-token texts, "
+      f"vocabulary {base.vocabulary_size:,}")
 del base
 
 # %% [markdown]

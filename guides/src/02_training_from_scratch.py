@@ -139,19 +139,13 @@ print(few_images.shape, float(few_images.min()), float(few_images.max()))
 
 # %%
 model = SigLIP.from_variant(
-    VARIANT,
-    image_size=IMAGE_SIZE,
-    sequence_length=SEQUENCE_LENGTH,
+    VARIANT, image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH,
     vocabulary_size=tokenizer.vocabulary_size,
 )
-print(
-    f"{VARIANT}: {model.count_params():,} parameters "
-    f"(image tower {model.image_encoder.count_params():,}, text tower {model.text_encoder.count_params():,})"
-)
-print(
-    f"log_temperature t' = {float(model.log_temperature.numpy()):.4f} (log 10 = {np.log(10):.4f}), "
-    f"bias b = {float(model.bias.numpy()):.1f}"
-)
+print(f"{VARIANT}: {model.count_params():,} parameters "
+      f"(image tower {model.image_encoder.count_params():,}, text tower {model.text_encoder.count_params():,})")
+print(f"log_temperature t' = {float(model.log_temperature.numpy()):.4f} (log 10 = {np.log(10):.4f}), "
+      f"bias b = {float(model.bias.numpy()):.1f}")
 
 # %% [markdown]
 # Besides the towers the model has two scalar weights: the logit of a pair is
@@ -167,15 +161,10 @@ print(
 # the loss, which sums over all pairs and divides by B, starts near B log 2.
 
 # %%
-batch = preprocessor(
-    {"images": data.train.images[:BATCH_SIZE], "texts": data.train.captions[:BATCH_SIZE]}
-)
+batch = preprocessor({"images": data.train.images[:BATCH_SIZE], "texts": data.train.captions[:BATCH_SIZE]})
 image_embeddings = model.encode_images(batch["images"])
 text_embeddings = model.encode_texts(batch["token_ids"])
-for name, log_temperature, bias in (
-    ("paper: t' = log 10, b = -10", np.log(10.0), -10.0),
-    ("zeros: t' = 0, b = 0", 0.0, 0.0),
-):
+for name, log_temperature, bias in (("paper: t' = log 10, b = -10", np.log(10.0), -10.0), ("zeros: t' = 0, b = 0", 0.0, 0.0)):
     value = float(sigmoid_loss(image_embeddings, text_embeddings, log_temperature, bias))
     print(f"{name:28s} initial loss {value:7.3f}")
 print(f"B log 2 = {BATCH_SIZE * np.log(2):.3f}")
@@ -199,22 +188,13 @@ print(f"B log 2 = {BATCH_SIZE * np.log(2):.3f}")
 
 # %%
 total_steps = EPOCHS * STEPS_PER_EPOCH
-model.compile(
-    learning_rate=1e-3,
-    weight_decay=1e-4,
-    warmup_steps=max(1, total_steps // 20),
-    decay_steps=total_steps,
-)
-decays = {id(v) for v in model.trainable_variables} - {
-    id(v) for v in model.variables_without_decay()
-}
-print(
-    f"optimizer: {type(model.optimizer).__name__}, beta_2 {model.optimizer.beta_2}, "
-    f"clip norm {model.optimizer.global_clipnorm}"
-)
+model.compile(learning_rate=1e-3, weight_decay=1e-4, warmup_steps=max(1, total_steps // 20), decay_steps=total_steps)
+decays = {id(v) for v in model.trainable_variables} - {id(v) for v in model.variables_without_decay()}
+print(f"optimizer: {type(model.optimizer).__name__}, beta_2 {model.optimizer.beta_2}, "
+      f"clip norm {model.optimizer.global_clipnorm}")
 print(f"{len(model.trainable_variables)} trainable variables, {len(decays)} of them decay:")
-print(sorted({v.path.split("/")[-1] for v in model.trainable_variables if id(v) in decays}))
-print("never decay:", sorted({v.path.split("/")[-1] for v in model.variables_without_decay()}))
+print(sorted({v.path.split('/')[-1] for v in model.trainable_variables if id(v) in decays}))
+print("never decay:", sorted({v.path.split('/')[-1] for v in model.variables_without_decay()}))
 
 # %% [markdown]
 # **Large batches.** For each batch, the loss above forms the B x B logits. That is
@@ -249,10 +229,8 @@ print(f"dense {float(dense):.6f}, chunked in 16 x 16 tiles {float(chunked):.6f}"
 
 # %%
 stream = TrainingStream(data, preprocessor, batch_size=BATCH_SIZE, seed=1, digits_per_class=2)
-print(
-    f"each batch: {stream.num_emoji} emoji and {stream.digits_per_class} images of each of "
-    f"{stream.num_classes} digits"
-)
+print(f"each batch: {stream.num_emoji} emoji and {stream.digits_per_class} images of each of "
+      f"{stream.num_classes} digits")
 (example,) = next(stream.batches())
 print({key: (value.shape, value.dtype) for key, value in example.items()})
 print(tokenizer.detokenize(example["token_ids"][:6]))
@@ -327,12 +305,7 @@ axes[1].plot(epochs, logs["val_zero_shot_top1"], marker="o", label="zero-shot to
 axes[1].axhline(0.1, color="grey", linestyle="--", label="chance")
 axes[1].set(title="held-out digits, 10 classes", xlabel="epoch", ylim=(0, 1))
 axes[1].legend()
-for key, style in (
-    ("val_i2t_recall@1", "o-"),
-    ("val_t2i_recall@1", "s-"),
-    ("val_i2t_recall@5", "o--"),
-    ("val_t2i_recall@5", "s--"),
-):
+for key, style in (("val_i2t_recall@1", "o-"), ("val_t2i_recall@1", "s-"), ("val_i2t_recall@5", "o--"), ("val_t2i_recall@5", "s--")):
     axes[2].plot(epochs, logs[key], style, label=key[4:])
 axes[2].axhline(5 / candidates, color="grey", linestyle=":", label="chance@5")
 axes[2].set(title=f"retrieval among {candidates} held-out emoji", xlabel="epoch")
@@ -402,15 +375,8 @@ probabilities = keras.ops.convert_to_numpy(keras.ops.sigmoid(model(inputs)))
 figure, axis = plt.subplots(figsize=(7, 6))
 axis.imshow(probabilities, cmap="viridis", vmin=0, vmax=1)
 for (row, column), value in np.ndenumerate(probabilities):
-    axis.text(
-        column,
-        row,
-        f"{value:.2f}",
-        ha="center",
-        va="center",
-        fontsize=8,
-        color="black" if value > 0.5 else "white",
-    )
+    axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8,
+              color="black" if value > 0.5 else "white")
 axis.set_xticks(range(8), captions, rotation=45, ha="right", fontsize=9)
 axis.set_yticks(range(8), [""] * 8)
 for row, image in enumerate(data.test.images[few]):
@@ -431,16 +397,12 @@ plt.show()
 
 # %%
 preset_dir = os.path.join(tempfile.mkdtemp(), "nano_emoji")
-model.save_to_preset(
-    preset_dir, preprocessor=preprocessor, description="Nano/8 trained in guide 2."
-)
+model.save_to_preset(preset_dir, preprocessor=preprocessor, description="Nano/8 trained in guide 2.")
 print(sorted(os.listdir(preset_dir)))
 reloaded = SigLIP.from_preset(preset_dir)
 reloaded_preprocessor = SigLIPPreprocessor.from_preset(preset_dir)
 again = reloaded_preprocessor({"images": data.test.images[few], "texts": captions})
-difference = np.abs(
-    keras.ops.convert_to_numpy(reloaded(again)) - keras.ops.convert_to_numpy(model(inputs))
-).max()
+difference = np.abs(keras.ops.convert_to_numpy(reloaded(again)) - keras.ops.convert_to_numpy(model(inputs))).max()
 print(f"largest difference between the logits of the saved and reloaded model: {difference:.2e}")
 
 # %% [markdown]

@@ -65,31 +65,15 @@ from keras_siglip.training import GradientCachedSigLiT, cache_image_embeddings
 SCALE = os.environ.get("KERAS_SIGLIP_GUIDE_SCALE", "full")
 SETTINGS = {
     # Nano/8 (1.6M parameters): 800 steps of pretraining, then 400 steps per run.
-    "full": dict(
-        variant="Nano/8",
-        pretrain_steps=800,
-        epochs=4,
-        steps_per_epoch=100,
-        cached_epochs=16,
-        cached_batch_sizes=(64, 256, 1614),
-    ),
+    "full": dict(variant="Nano/8", pretrain_steps=800, epochs=4, steps_per_epoch=100,
+                 cached_epochs=16, cached_batch_sizes=(64, 256, 1614)),
     # Pico/8 and a few steps: checks that the code runs.
-    "ci": dict(
-        variant="Pico/8",
-        pretrain_steps=4,
-        epochs=1,
-        steps_per_epoch=3,
-        cached_epochs=1,
-        cached_batch_sizes=(256,),
-    ),
+    "ci": dict(variant="Pico/8", pretrain_steps=4, epochs=1, steps_per_epoch=3,
+               cached_epochs=1, cached_batch_sizes=(256,)),
 }[SCALE]
 VARIANT = SETTINGS["variant"]
 IMAGE_SIZE, SEQUENCE_LENGTH, BATCH_SIZE, VOCABULARY_SIZE = 32, 16, 64, 1000
-ZERO_SHOT_TEMPLATES = (
-    "a photo of the digit {}.",
-    "a picture of the number {}.",
-    "{}, handwritten.",
-)
+ZERO_SHOT_TEMPLATES = ("a photo of the digit {}.", "a picture of the number {}.", "{}, handwritten.")
 
 keras.utils.set_random_seed(0)
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
@@ -107,11 +91,9 @@ print(f"keras {keras.__version__}, backend {keras.backend.backend()}, scale {SCA
 for name in keras_siglip.list_presets():
     if name.startswith("siglit_"):
         preset = keras_siglip.presets.get_preset(name)
-        print(
-            f"{name}: {preset['config']['variant']} at {preset['config']['image_size']} px, "
-            f"{preset['parameters']:,} parameters, weights {preset['weights']['source']}\n"
-            f"    model_options {preset['model_options']}, recommended_compile {preset['recommended_compile']}"
-        )
+        print(f"{name}: {preset['config']['variant']} at {preset['config']['image_size']} px, "
+              f"{preset['parameters']:,} parameters, weights {preset['weights']['source']}\n"
+              f"    model_options {preset['model_options']}, recommended_compile {preset['recommended_compile']}")
 
 # %% [markdown]
 # With network access, one line loads a LiT model with Google's weights (downloaded
@@ -153,11 +135,9 @@ train_images = preprocess_images(data.train.images, IMAGE_SIZE)
 test_images = preprocess_images(data.test.images, IMAGE_SIZE)
 test_ids = tokenizer(data.test.captions)
 digit_test_images = preprocess_images(data.digits_test.images, IMAGE_SIZE)
-print(
-    f"{len(data.train)} training emoji, {len(data.test)} held out; "
-    f"{len(data.digits_train)} training digits, {len(data.digits_test)} held out; "
-    f"{tokenizer.vocabulary_size} pieces"
-)
+print(f"{len(data.train)} training emoji, {len(data.test)} held out; "
+      f"{len(data.digits_train)} training digits, {len(data.digits_test)} held out; "
+      f"{tokenizer.vocabulary_size} pieces")
 
 # %% [markdown]
 # Training batches come from the main job's generator (`keras-siglip train`),
@@ -167,7 +147,6 @@ print(
 # held-out numbers after every epoch: retrieval among the 300 held-out emoji
 # (`RetrievalEvaluation`) and zero-shot classification of the held-out digits
 # (`ZeroShotEvaluation`).
-
 
 # %%
 def training_batches(seed):
@@ -182,39 +161,24 @@ print({key: (value.shape, value.dtype) for key, value in example.items()})
 def evaluation_callbacks():
     return [
         RetrievalEvaluation(test_images, test_ids, ks=(1, 5)),
-        ZeroShotEvaluation(
-            digit_test_images,
-            data.digits_test.labels,
-            data.class_names,
-            tokenizer,
-            templates=ZERO_SHOT_TEMPLATES,
-        ),
+        ZeroShotEvaluation(digit_test_images, data.digits_test.labels, data.class_names, tokenizer,
+                           templates=ZERO_SHOT_TEMPLATES),
     ]
 
 
 def train(model, steps, epochs=1, seed=1, **compile_options):
     """Compile with a warm-up and cosine decay over `steps`, fit, return (history, seconds)."""
-    model.compile(
-        learning_rate=1e-3, warmup_steps=max(1, steps // 20), decay_steps=steps, **compile_options
-    )
+    model.compile(learning_rate=1e-3, warmup_steps=max(1, steps // 20), decay_steps=steps, **compile_options)
     start = time.perf_counter()
-    history = model.fit(
-        training_batches(seed),
-        epochs=epochs,
-        steps_per_epoch=steps // epochs,
-        callbacks=evaluation_callbacks(),
-        shuffle=False,
-        verbose=0,
-    )
+    history = model.fit(training_batches(seed), epochs=epochs, steps_per_epoch=steps // epochs,
+                        callbacks=evaluation_callbacks(), shuffle=False, verbose=0)
     return history.history, time.perf_counter() - start
 
 
 def held_out(history):
-    return (
-        f"recall@1 i2t {history['val_i2t_recall@1'][-1]:.1%} t2i {history['val_t2i_recall@1'][-1]:.1%}, "
-        f"recall@5 i2t {history['val_i2t_recall@5'][-1]:.1%} t2i {history['val_t2i_recall@5'][-1]:.1%}, "
-        f"zero-shot {history['val_zero_shot_top1'][-1]:.1%}"
-    )
+    return (f"recall@1 i2t {history['val_i2t_recall@1'][-1]:.1%} t2i {history['val_t2i_recall@1'][-1]:.1%}, "
+            f"recall@5 i2t {history['val_i2t_recall@5'][-1]:.1%} t2i {history['val_t2i_recall@5'][-1]:.1%}, "
+            f"zero-shot {history['val_zero_shot_top1'][-1]:.1%}")
 
 
 # %% [markdown]
@@ -231,20 +195,12 @@ def held_out(history):
 
 # %%
 keras.utils.set_random_seed(0)
-pretrained = SigLIP.from_variant(
-    VARIANT,
-    image_size=IMAGE_SIZE,
-    sequence_length=SEQUENCE_LENGTH,
-    vocabulary_size=tokenizer.vocabulary_size,
-)
+pretrained = SigLIP.from_variant(VARIANT, image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH,
+                                 vocabulary_size=tokenizer.vocabulary_size)
 pretrain_history, pretrain_seconds = train(pretrained, SETTINGS["pretrain_steps"], seed=0)
-print(
-    f"pretrained {SETTINGS['pretrain_steps']} steps in {pretrain_seconds:.0f} s: {held_out(pretrain_history)}"
-)
+print(f"pretrained {SETTINGS['pretrain_steps']} steps in {pretrain_seconds:.0f} s: {held_out(pretrain_history)}")
 preset_dir = os.path.join(tempfile.mkdtemp(), "pretrained")
-pretrained.save_to_preset(
-    preset_dir, preprocessor=preprocessor, description="A small pretrained SigLIP."
-)
+pretrained.save_to_preset(preset_dir, preprocessor=preprocessor, description="A small pretrained SigLIP.")
 print(sorted(os.listdir(preset_dir)))
 
 # %% [markdown]
@@ -257,18 +213,13 @@ print(sorted(os.listdir(preset_dir)))
 # temperature and bias back to the paper's initial values (log 10 and -10): they were
 # calibrated to the old text tower.
 
-
 # %%
 def lit_model(seed):
     """The pretrained image tower, locked, with a freshly initialised text tower."""
     keras.utils.set_random_seed(seed)
     model = SigLIP.from_preset(preset_dir, locked_towers=("image",))
-    fresh = SigLIP.from_variant(
-        VARIANT,
-        image_size=IMAGE_SIZE,
-        sequence_length=SEQUENCE_LENGTH,
-        vocabulary_size=tokenizer.vocabulary_size,
-    )
+    fresh = SigLIP.from_variant(VARIANT, image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH,
+                                vocabulary_size=tokenizer.vocabulary_size)
     model.text_encoder.set_weights(fresh.text_encoder.get_weights())
     model.log_temperature.assign(fresh.log_temperature.numpy())
     model.bias.assign(fresh.bias.numpy())
@@ -277,11 +228,9 @@ def lit_model(seed):
 
 lit = lit_model(seed=1)
 print("locked towers:", lit.locked_towers, "| image tower trainable:", lit.image_encoder.trainable)
-print(
-    f"trainable weights: {sum(int(np.prod(v.shape)) for v in lit.trainable_variables):,} "
-    f"(text tower {lit.text_encoder.count_params():,} + temperature + bias); "
-    f"frozen: {lit.image_encoder.count_params():,} in the image tower"
-)
+print(f"trainable weights: {sum(int(np.prod(v.shape)) for v in lit.trainable_variables):,} "
+      f"(text tower {lit.text_encoder.count_params():,} + temperature + bias); "
+      f"frozen: {lit.image_encoder.count_params():,} in the image tower")
 
 # %% [markdown]
 # A locked tower also runs in **inference mode** while the rest of the model trains:
@@ -292,22 +241,12 @@ print(
 # same embeddings as in inference, the trainable text tower does not.
 
 # %%
-demo = SigLIP.from_variant(
-    "Pico/8",
-    image_size=IMAGE_SIZE,
-    sequence_length=SEQUENCE_LENGTH,
-    vocabulary_size=tokenizer.vocabulary_size,
-    dropout=0.1,
-    locked_towers=("image",),
-)
+demo = SigLIP.from_variant("Pico/8", image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH,
+                           vocabulary_size=tokenizer.vocabulary_size, dropout=0.1, locked_towers=("image",))
 batch = preprocessor({"images": data.train.images[:8], "texts": data.train.captions[:8]})
-for tower, encode, inputs in (
-    ("image (locked)", demo.encode_images, batch["images"]),
-    ("text (trainable)", demo.encode_texts, batch["token_ids"]),
-):
-    difference = np.abs(
-        np.asarray(encode(inputs, training=True)) - np.asarray(encode(inputs, training=False))
-    ).max()
+for tower, encode, inputs in (("image (locked)", demo.encode_images, batch["images"]),
+                              ("text (trainable)", demo.encode_texts, batch["token_ids"])):
+    difference = np.abs(np.asarray(encode(inputs, training=True)) - np.asarray(encode(inputs, training=False))).max()
     print(f"{tower:17s} max |training - inference| = {difference:.2e}")
 
 # %% [markdown]
@@ -327,35 +266,23 @@ STEPS = SETTINGS["epochs"] * SETTINGS["steps_per_epoch"]
 runs = {}
 
 keras.utils.set_random_seed(1)
-scratch = SigLIP.from_variant(
-    VARIANT,
-    image_size=IMAGE_SIZE,
-    sequence_length=SEQUENCE_LENGTH,
-    vocabulary_size=tokenizer.vocabulary_size,
-)
+scratch = SigLIP.from_variant(VARIANT, image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH,
+                              vocabulary_size=tokenizer.vocabulary_size)
 runs["from scratch"] = train(scratch, STEPS, epochs=SETTINGS["epochs"])
 
 image_weights_before = [np.array(w) for w in lit.image_encoder.get_weights()]
 runs["LiT"] = train(lit, STEPS, epochs=SETTINGS["epochs"])
-unchanged = all(
-    np.array_equal(a, b) for a, b in zip(image_weights_before, lit.image_encoder.get_weights())
-)
+unchanged = all(np.array_equal(a, b) for a, b in zip(image_weights_before, lit.image_encoder.get_weights()))
 print("LiT left every image-tower weight unchanged:", unchanged)
 
 fine_tuned = lit_model(seed=1)
 fine_tuned.locked_towers = ()
-runs["fine-tuned"] = train(
-    fine_tuned, STEPS, epochs=SETTINGS["epochs"], towers_without_decay=("image",)
-)
+runs["fine-tuned"] = train(fine_tuned, STEPS, epochs=SETTINGS["epochs"], towers_without_decay=("image",))
 
 for name, (history, seconds) in runs.items():
-    print(
-        f"{name:13s} {STEPS} steps in {seconds:4.0f} s ({1000 * seconds / STEPS:.0f} ms/step, "
-        f"evaluation included): {held_out(history)}"
-    )
-print(
-    f"{'pretrained':13s} (both towers, {SETTINGS['pretrain_steps']} steps): {held_out(pretrain_history)}"
-)
+    print(f"{name:13s} {STEPS} steps in {seconds:4.0f} s ({1000 * seconds / STEPS:.0f} ms/step, "
+          f"evaluation included): {held_out(history)}")
+print(f"{'pretrained':13s} (both towers, {SETTINGS['pretrain_steps']} steps): {held_out(pretrain_history)}")
 
 # %%
 steps = SETTINGS["steps_per_epoch"] * np.arange(1, SETTINGS["epochs"] + 1)
@@ -366,10 +293,7 @@ for name, (history, _) in runs.items():
     axes[2].plot(steps, history["val_zero_shot_top1"], marker="o", label=name)
 axes[1].axhline(5 / len(data.test), color="black", linestyle="--", linewidth=1, label="chance")
 axes[2].axhline(0.1, color="black", linestyle="--", linewidth=1, label="chance")
-for axis, title in zip(
-    axes,
-    ("training loss (epoch mean)", "held-out text-to-image recall@5", "held-out zero-shot top-1"),
-):
+for axis, title in zip(axes, ("training loss (epoch mean)", "held-out text-to-image recall@5", "held-out zero-shot top-1")):
     axis.set_title(title, fontsize=10)
     axis.set_xlabel("step")
 axes[1].legend(fontsize=8)
@@ -418,68 +342,45 @@ plt.show()
 # as their `recommended_compile` says) exempts every variable of that tower, while
 # the kernels of the other tower still decay:
 
-
 # %%
 def decaying(model):
     exempt = {id(variable) for variable in model.variables_without_decay()}
-    return {
-        tower: sum(
-            id(v) not in exempt for v in getattr(model, f"{tower}_encoder").trainable_variables
-        )
-        for tower in ("image", "text")
-    }
+    return {tower: sum(id(v) not in exempt for v in getattr(model, f"{tower}_encoder").trainable_variables)
+            for tower in ("image", "text")}
 
 
-probe = SigLIP.from_variant(
-    VARIANT,
-    image_size=IMAGE_SIZE,
-    sequence_length=SEQUENCE_LENGTH,
-    vocabulary_size=tokenizer.vocabulary_size,
-)
+probe = SigLIP.from_variant(VARIANT, image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH,
+                            vocabulary_size=tokenizer.vocabulary_size)
 probe.compile()
 print("compile():                                kernels that decay per tower", decaying(probe))
 probe.compile(towers_without_decay=("image",))
 print("compile(towers_without_decay=('image',)): kernels that decay per tower", decaying(probe))
-print(
-    "LiT (image locked): trainable image variables",
-    len(lit.image_encoder.trainable_variables),
-    "| optimizer",
-    type(lit.optimizer).__name__,
-)
+print("LiT (image locked): trainable image variables", len(lit.image_encoder.trainable_variables),
+      "| optimizer", type(lit.optimizer).__name__)
 
 # %% [markdown]
 # How much would decay have taken? A kernel that no gradient defends shrinks by the
 # factor `prod(1 - weight_decay * fraction_of_peak_rate)` over a run. With our
 # schedule that is small; over a schedule as long as the paper's LiT runs it is not:
 
-
 # %%
 def shrink_factor(steps, weight_decay=1e-4, warmup_fraction=0.05):
     """prod over steps of (1 - weight_decay * fraction of the peak rate): warm-up, then cosine decay."""
     step = np.arange(steps)
     warmup = max(1, int(warmup_fraction * steps))
-    fraction = np.where(
-        step < warmup,
-        step / warmup,
-        0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, steps - warmup))),
-    )
+    fraction = np.where(step < warmup, step / warmup,
+                        0.5 * (1 + np.cos(np.pi * (step - warmup) / max(1, steps - warmup))))
     return float(np.exp(np.log1p(-weight_decay * fraction).sum()))
 
 
 for steps in (STEPS, 20_000, 100_000):
-    print(
-        f"{steps:>7,} steps at weight decay 1e-4: an undefended kernel keeps {shrink_factor(steps):.1%} of its norm"
-    )
+    print(f"{steps:>7,} steps at weight decay 1e-4: an undefended kernel keeps {shrink_factor(steps):.1%} of its norm")
 
-relative = [
-    np.linalg.norm(np.asarray(after) - before) / np.linalg.norm(before)
-    for before, after in zip(image_weights_before, fine_tuned.image_encoder.get_weights())
-    if before.ndim >= 2
-]
-print(
-    f"fine-tuned image tower: kernels and tables moved by {np.median(relative):.1%} (median relative change) "
-    f"in {STEPS} steps without decay"
-)
+relative = [np.linalg.norm(np.asarray(after) - before) / np.linalg.norm(before)
+            for before, after in zip(image_weights_before, fine_tuned.image_encoder.get_weights())
+            if before.ndim >= 2]
+print(f"fine-tuned image tower: kernels and tables moved by {np.median(relative):.1%} (median relative change) "
+      f"in {STEPS} steps without decay")
 
 # %% [markdown]
 # ## SigLiT at large batch: cached image embeddings
@@ -500,11 +401,9 @@ print(
 start = time.perf_counter()
 train_embeddings = cache_image_embeddings(lit, train_images, batch_size=256)
 test_embeddings = cache_image_embeddings(lit, test_images, batch_size=256)
-print(
-    f"cached {len(train_embeddings) + len(test_embeddings)} image embeddings "
-    f"{train_embeddings.shape[1:]} in {time.perf_counter() - start:.1f} s; "
-    f"norms {np.linalg.norm(train_embeddings, axis=1).min():.4f}..{np.linalg.norm(train_embeddings, axis=1).max():.4f}"
-)
+print(f"cached {len(train_embeddings) + len(test_embeddings)} image embeddings "
+      f"{train_embeddings.shape[1:]} in {time.perf_counter() - start:.1f} s; "
+      f"norms {np.linalg.norm(train_embeddings, axis=1).min():.4f}..{np.linalg.norm(train_embeddings, axis=1).max():.4f}")
 
 # %% [markdown]
 # The sigmoid loss couples every text with every image of the batch, so a batch
@@ -525,7 +424,6 @@ print(
 # same gradient computed in a single pass over all 1,614 texts: the gradients agree,
 # and we measure the time and the rise of the process's peak resident memory
 # (Linux's `VmHWM`, reset before each call) of each.
-
 
 # %%
 def resident_mib(field):
@@ -551,14 +449,10 @@ results = {}
 for micro_batch_size in (128, len(big_batch)):
     trainer = GradientCachedSigLiT(step_model, micro_batch_size=micro_batch_size, chunk_size=512)
     trainer.compute_gradients(big_batch, train_embeddings)  # compiles (JAX) before we measure
-    results[micro_batch_size] = measured(
-        lambda: trainer.compute_gradients(big_batch, train_embeddings)
-    )
+    results[micro_batch_size] = measured(lambda: trainer.compute_gradients(big_batch, train_embeddings))
     (loss, gradients), seconds, memory = results[micro_batch_size]
-    print(
-        f"B = {len(big_batch)}, micro-batch {micro_batch_size:5d}: loss {float(loss):.4f}, "
-        f"{seconds:.2f} s, peak resident memory +{memory:.0f} MiB"
-    )
+    print(f"B = {len(big_batch)}, micro-batch {micro_batch_size:5d}: loss {float(loss):.4f}, "
+          f"{seconds:.2f} s, peak resident memory +{memory:.0f} MiB")
 micro, whole = results[128][0][1], results[len(big_batch)][0][1]
 difference = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(micro, whole))
 scale = max(float(np.abs(np.asarray(b)).max()) for b in whole)
@@ -613,16 +507,11 @@ for batch_size in SETTINGS["cached_batch_sizes"]:
             curve.append(trainer.train_on_batch(token_ids, train_embeddings[items]))
     seconds = time.perf_counter() - start
     text_embeddings = keras.ops.convert_to_numpy(model.encode_texts(test_ids))
-    sweep[batch_size] = {
-        "curve": curve,
-        "seconds": seconds,
-        **retrieval_metrics(test_embeddings, text_embeddings, ks=(1, 5)),
-    }
-    print(
-        f"B = {batch_size:5d}: {len(curve):4d} steps in {seconds:4.0f} s, "
-        f"held-out recall@1 i2t {sweep[batch_size]['i2t_recall@1']:.1%} t2i {sweep[batch_size]['t2i_recall@1']:.1%}, "
-        f"recall@5 i2t {sweep[batch_size]['i2t_recall@5']:.1%} t2i {sweep[batch_size]['t2i_recall@5']:.1%}"
-    )
+    sweep[batch_size] = {"curve": curve, "seconds": seconds,
+                         **retrieval_metrics(test_embeddings, text_embeddings, ks=(1, 5))}
+    print(f"B = {batch_size:5d}: {len(curve):4d} steps in {seconds:4.0f} s, "
+          f"held-out recall@1 i2t {sweep[batch_size]['i2t_recall@1']:.1%} t2i {sweep[batch_size]['t2i_recall@1']:.1%}, "
+          f"recall@5 i2t {sweep[batch_size]['i2t_recall@5']:.1%} t2i {sweep[batch_size]['t2i_recall@5']:.1%}")
 
 # %%
 figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -630,15 +519,9 @@ for batch_size, result in sweep.items():
     epochs = np.arange(1, len(result["curve"]) + 1) * batch_size / len(train_embeddings)
     left.plot(epochs, result["curve"], label=f"B = {batch_size}")
     for key, marker in (("t2i_recall@5", "o"), ("i2t_recall@5", "s")):
-        right.scatter(
-            batch_size, result[key], marker=marker, color="C0" if key.startswith("t2i") else "C1"
-        )
-right.plot(
-    list(sweep), [sweep[b]["t2i_recall@5"] for b in sweep], color="C0", label="text-to-image"
-)
-right.plot(
-    list(sweep), [sweep[b]["i2t_recall@5"] for b in sweep], color="C1", label="image-to-text"
-)
+        right.scatter(batch_size, result[key], marker=marker, color="C0" if key.startswith("t2i") else "C1")
+right.plot(list(sweep), [sweep[b]["t2i_recall@5"] for b in sweep], color="C0", label="text-to-image")
+right.plot(list(sweep), [sweep[b]["i2t_recall@5"] for b in sweep], color="C1", label="image-to-text")
 right.axhline(5 / len(data.test), color="black", linestyle="--", linewidth=1, label="chance")
 left.set_xlabel("epochs over the training emoji")
 left.set_ylabel("training loss")

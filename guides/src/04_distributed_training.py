@@ -186,9 +186,7 @@ images = train_data["images"][:GLOBAL_BATCH]
 layout = data_parallel.get_data_layout(images.shape)
 sharded_images = keras.distribution.distribute_tensor(images, layout)
 for shard in sharded_images.addressable_shards:
-    print(
-        f"{shard.device}: images {shard.index[0].start}-{shard.index[0].stop - 1}, shape {shard.data.shape}"
-    )
+    print(f"{shard.device}: images {shard.index[0].start}-{shard.index[0].stop - 1}, shape {shard.data.shape}")
 
 # %% [markdown]
 # To train under the distribution, build the model (and load or set its weights) inside
@@ -247,15 +245,8 @@ figure, axis = plt.subplots(figsize=(4.2, 3.6))
 image = axis.imshow(step_of_block, cmap="viridis")
 for row in range(num_devices):
     for column in range(num_devices):
-        axis.text(
-            column,
-            row,
-            step_of_block[row, column],
-            ha="center",
-            va="center",
-            color="white" if step_of_block[row, column] < 4 else "black",
-            fontsize=8,
-        )
+        axis.text(column, row, step_of_block[row, column], ha="center", va="center",
+                  color="white" if step_of_block[row, column] < 4 else "black", fontsize=8)
 axis.set_xlabel("texts of device")
 axis.set_ylabel("images of device")
 axis.set_title("ring step at which each b x b block is scored")
@@ -321,7 +312,6 @@ for options in ({"ring": True}, {"ring": True, "bidirectional": True}):
 # difference: the ring passes texts with collective permutes and gathers nothing, while
 # the dense loss on sharded embeddings makes XLA insert all-gathers.
 
-
 # %%
 def count_instructions(program, name):
     """How many `name` instructions (synchronous or asynchronous) a compiled program has."""
@@ -356,9 +346,7 @@ EMBEDDING_DIM = 256
 
 
 def memory_per_device_mib(global_batch, **options):
-    embeddings = jax.ShapeDtypeStruct(
-        (global_batch, EMBEDDING_DIM), "float32", sharding=batch_sharding
-    )
+    embeddings = jax.ShapeDtypeStruct((global_batch, EMBEDDING_DIM), "float32", sharding=batch_sharding)
     scalar = jax.ShapeDtypeStruct((), "float32")
     function = jax.value_and_grad(
         lambda *inputs: losses.sigmoid_loss(*inputs, **options), argnums=(0, 1, 2, 3)

@@ -61,9 +61,7 @@ from keras_siglip.preprocessing import canonicalize, preprocess_images, train_se
 SCALE = os.environ.get("KERAS_SIGLIP_GUIDE_SCALE", "full")
 SETTINGS = {
     # A Nano/8 SigLIP, 1,800 steps of 64 pairs.
-    "full": dict(
-        variant="Nano/8", epochs=6, steps_per_epoch=300, vocabulary_sizes=(1000, 2500, 4000, 12000)
-    ),
+    "full": dict(variant="Nano/8", epochs=6, steps_per_epoch=300, vocabulary_sizes=(1000, 2500, 4000, 12000)),
     # A Pico/8 SigLIP and a few steps: checks that the code runs.
     "ci": dict(variant="Pico/8", epochs=1, steps_per_epoch=6, vocabulary_sizes=(1000, 4000)),
 }[SCALE]
@@ -92,14 +90,10 @@ print(f"keras {keras.__version__}, backend {keras.backend.backend()}, scale {SCA
 # %%
 data = load_emoji(seed=0, num_held_out=300, render_size=64, languages=LANGUAGES)
 print(f"{len(data.train)} training emoji, {len(data.test)} held-out emoji")
-named = {
-    language: sum(name is not None for name in data.train.names[language]) for language in LANGUAGES
-}
+named = {language: sum(name is not None for name in data.train.names[language]) for language in LANGUAGES}
 print("training emoji with a name, per language:", named)
 choices = [len(item) for item in data.train.caption_choices]
-print(
-    f"caption choices per training emoji: mean {np.mean(choices):.1f}, min {min(choices)}, max {max(choices)}"
-)
+print(f"caption choices per training emoji: mean {np.mean(choices):.1f}, min {min(choices)}, max {max(choices)}")
 
 dog = data.train.captions.index("dog face")
 for language in LANGUAGES:
@@ -114,7 +108,6 @@ for language in LANGUAGES:
 # (Korean), Han characters (Chinese) and Japanese, which mixes kanji and kana.
 #
 # Which script a caption is in, by the Unicode name of its first letter:
-
 
 # %%
 def script(text):
@@ -148,22 +141,13 @@ print(SCRIPTS)
 #   not folded to abc (SentencePiece does that later, see below).
 
 # %%
-for text in (
-    "Flag: Côte d’Ivoire",
-    "«Drapeau» : France!",
-    "ΟΔΟΣ ΣΟΦΟΣ",
-    "İSTANBUL",
-    "ＡＢＣ、旗：日本",
-    "وجه، كلب",
-    "Straße",
-):
+for text in ("Flag: Côte d’Ivoire", "«Drapeau» : France!", "ΟΔΟΣ ΣΟΦΟΣ", "İSTANBUL", "ＡＢＣ、旗：日本", "وجه، كلب", "Straße"):
     print(f"{text!r:28} -> {canonicalize(text)!r}")
 
 # %% [markdown]
 # How often does non-ASCII punctuation survive in the training names? We count the
 # names of each language that still hold a Unicode punctuation character after
 # canonicalisation:
-
 
 # %%
 def has_punctuation(text):
@@ -225,15 +209,12 @@ except ValueError as error:
 # %%
 # The 1,000-piece vocabulary gives up the rarest 2% of characters; the others keep 99.95%.
 VOCABULARY_SIZES = SETTINGS["vocabulary_sizes"]
-VOCABULARIES = {
-    size: {"character_coverage": 0.98} if size == 1000 else {} for size in VOCABULARY_SIZES
-}
+VOCABULARIES = {size: {"character_coverage": 0.98} if size == 1000 else {} for size in VOCABULARY_SIZES}
 tokenizers, statistics = {}, {}
 for size, options in VOCABULARIES.items():
     start = time.perf_counter()
     tokenizer = SigLIPTokenizer(
-        train_sentencepiece(corpus, size, hard_vocab_limit=False, **options),
-        sequence_length=SEQUENCE_LENGTH,
+        train_sentencepiece(corpus, size, hard_vocab_limit=False, **options), sequence_length=SEQUENCE_LENGTH
     )
     seconds = time.perf_counter() - start
     tokenizers[size] = tokenizer
@@ -258,14 +239,11 @@ for index, size in enumerate(VOCABULARY_SIZES):
     axis.bar(
         positions + (index - (len(VOCABULARY_SIZES) - 1) / 2) * width,
         [statistics[size][language]["pieces"] for language in LANGUAGES],
-        width,
-        label=f"{size} pieces" + (" (98% of characters)" if VOCABULARIES[size] else ""),
+        width, label=f"{size} pieces" + (" (98% of characters)" if VOCABULARIES[size] else ""),
     )
 axis.axhline(SEQUENCE_LENGTH - 1, color="black", linestyle="--", linewidth=1)
 axis.text(len(LANGUAGES) - 0.5, SEQUENCE_LENGTH - 0.7, "room before EOS", ha="right", fontsize=8)
-axis.set_xticks(
-    positions, [f"{language}\n{SCRIPTS[language]}" for language in LANGUAGES], fontsize=8
-)
+axis.set_xticks(positions, [f"{language}\n{SCRIPTS[language]}" for language in LANGUAGES], fontsize=8)
 axis.set_ylabel("pieces per name")
 axis.set_title("Mean pieces per held-out name, by language and vocabulary size")
 axis.legend(fontsize=8)
@@ -287,7 +265,6 @@ for language in LANGUAGES:
 # vocabulary. Each piece is shown by detokenising its id alone, `|` between pieces;
 # the word-start marker does not show, so a word-start marker that is a piece of
 # its own shows as an empty piece (`||`), and ⁇ is the unknown piece.
-
 
 # %%
 def pieces(tokenizer, text):
@@ -365,31 +342,21 @@ callbacks = [
 ]
 
 model = SigLIP.from_variant(
-    VARIANT,
-    image_size=IMAGE_SIZE,
-    sequence_length=SEQUENCE_LENGTH,
+    VARIANT, image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH,
     vocabulary_size=tokenizer.vocabulary_size,
 )
 total_steps = EPOCHS * STEPS_PER_EPOCH
 model.compile(learning_rate=1e-3, warmup_steps=max(1, total_steps // 20), decay_steps=total_steps)
-print(
-    f"{VARIANT}: {model.count_params():,} parameters, text tower {model.text_encoder.count_params():,}"
-)
+print(f"{VARIANT}: {model.count_params():,} parameters, text tower {model.text_encoder.count_params():,}")
 
 start = time.perf_counter()
 history = model.fit(
-    batches(seed=1),
-    epochs=EPOCHS,
-    steps_per_epoch=STEPS_PER_EPOCH,
-    callbacks=callbacks,
-    shuffle=False,
+    batches(seed=1), epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH, callbacks=callbacks, shuffle=False,
     verbose=0,
 )
 train_seconds = time.perf_counter() - start
-print(
-    f"{total_steps} steps of {BATCH_SIZE} pairs in {train_seconds:.0f} s "
-    f"(evaluation callbacks included); final loss {history.history['loss'][-1]:.3f}"
-)
+print(f"{total_steps} steps of {BATCH_SIZE} pairs in {train_seconds:.0f} s "
+      f"(evaluation callbacks included); final loss {history.history['loss'][-1]:.3f}")
 
 # %%
 steps = STEPS_PER_EPOCH * np.arange(1, EPOCHS + 1)
@@ -428,29 +395,19 @@ plt.show()
 # %%
 rng = np.random.default_rng(2)
 seen = np.sort(rng.choice(len(data.train), len(data.test), replace=False))
-seen_ids = {
-    language: tokenizer([data.train.names[language][i] for i in seen]) for language in LANGUAGES
-}
+seen_ids = {language: tokenizer([data.train.names[language][i] for i in seen]) for language in LANGUAGES}
 
 
 def embed(images, ids_by_language):
     """Embeddings of the images, and of their names in every language (NumPy)."""
     images = keras.ops.convert_to_numpy(model.encode_images(images))
-    texts = {
-        language: keras.ops.convert_to_numpy(model.encode_texts(ids))
-        for language, ids in ids_by_language.items()
-    }
+    texts = {language: keras.ops.convert_to_numpy(model.encode_texts(ids)) for language, ids in ids_by_language.items()}
     return images, texts
 
 
-embeddings = {
-    "held-out emoji": embed(test_images, test_ids),
-    "training emoji": embed(train_images[seen], seen_ids),
-}
+embeddings = {"held-out emoji": embed(test_images, test_ids), "training emoji": embed(train_images[seen], seen_ids)}
 results = {
-    set_name: {
-        language: retrieval_metrics(images, texts[language], ks=(1, 5)) for language in LANGUAGES
-    }
+    set_name: {language: retrieval_metrics(images, texts[language], ks=(1, 5)) for language in LANGUAGES}
     for set_name, (images, texts) in embeddings.items()
 }
 chance = {k: k / len(data.test) for k in (1, 5)}
@@ -467,12 +424,8 @@ print(f"chance{chance[1]:12.1%}{chance[5]:14.1%}")
 figure, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True)
 for axis, set_name in zip(axes, results):
     for offset, k in ((-0.2, 1), (0.2, 5)):
-        axis.bar(
-            positions + offset,
-            [results[set_name][language][f"t2i_recall@{k}"] for language in LANGUAGES],
-            0.4,
-            label=f"recall@{k}",
-        )
+        axis.bar(positions + offset, [results[set_name][language][f"t2i_recall@{k}"] for language in LANGUAGES],
+                 0.4, label=f"recall@{k}")
     axis.axhline(chance[5], color="black", linestyle="--", linewidth=1, label="chance@5")
     axis.set_xticks(positions, LANGUAGES, fontsize=8)
     axis.set_title(f"Text-to-image retrieval, {set_name}", fontsize=10)
@@ -497,19 +450,13 @@ english_scores = text_embeddings["en"] @ image_embeddings.T
 rank_of_true = (english_scores > np.diag(english_scores)[:, None]).sum(axis=1)
 target = int(np.argmin(rank_of_true - 1e-3 * np.diag(english_scores)))
 QUERY_LANGUAGES = ("en", "es", "de", "ru", "ja", "zh", "ar")
-figure, axes = plt.subplots(
-    len(QUERY_LANGUAGES),
-    4,
-    figsize=(5, 1.3 * len(QUERY_LANGUAGES)),
-    gridspec_kw={"width_ratios": [1.4, 1, 1, 1]},
-)
+figure, axes = plt.subplots(len(QUERY_LANGUAGES), 4, figsize=(5, 1.3 * len(QUERY_LANGUAGES)),
+                            gridspec_kw={"width_ratios": [1.4, 1, 1, 1]})
 for row, language in enumerate(QUERY_LANGUAGES):
     scores = image_embeddings @ text_embeddings[language][target]
     top = np.argsort(-scores)[:3]
     rank = int((scores > scores[target]).sum()) + 1
-    print(
-        f"{language}: {data.test.names[language][target]!r}: the right image ranks {rank} of {len(scores)}"
-    )
+    print(f"{language}: {data.test.names[language][target]!r}: the right image ranks {rank} of {len(scores)}")
     axes[row, 0].text(0, 0.5, f"{language} query\nright image: #{rank}", fontsize=9, va="center")
     axes[row, 0].axis("off")
     for column, index in enumerate(top, start=1):
@@ -532,27 +479,18 @@ plt.show()
 # puts translations together, even for emoji whose names it never trained on.
 
 # %%
-agreement = np.array(
-    [
-        [
-            np.mean(
-                np.argmax(text_embeddings[a] @ text_embeddings[b].T, axis=1)
-                == np.arange(len(data.test))
-            )
-            for b in LANGUAGES
-        ]
-        for a in LANGUAGES
-    ]
-)
+agreement = np.array([
+    [np.mean(np.argmax(text_embeddings[a] @ text_embeddings[b].T, axis=1) == np.arange(len(data.test)))
+     for b in LANGUAGES]
+    for a in LANGUAGES
+])
 figure, axis = plt.subplots(figsize=(6, 5))
 shown = axis.imshow(agreement, cmap="viridis", vmin=0, vmax=1)
 axis.set_xticks(range(len(LANGUAGES)), LANGUAGES, fontsize=8)
 axis.set_yticks(range(len(LANGUAGES)), LANGUAGES, fontsize=8)
 axis.set_xlabel("candidate names in this language")
 axis.set_ylabel("query name in this language")
-axis.set_title(
-    "Held-out names: nearest name is a translation\n(text-to-text recall@1 among 300)", fontsize=10
-)
+axis.set_title("Held-out names: nearest name is a translation\n(text-to-text recall@1 among 300)", fontsize=10)
 figure.colorbar(shown, ax=axis, fraction=0.046)
 plt.tight_layout()
 plt.show()
@@ -611,10 +549,8 @@ for language, row in sorted(zip(LANGUAGES, off_diagonal), key=lambda item: -item
 for name in keras_siglip.list_presets():
     if "multilingual" in name or "i18n" in name:
         preset = keras_siglip.presets.get_preset(name)
-        print(
-            f"{name}: {preset['config']}, vocabulary '{preset['tokenizer']['vocabulary']}', "
-            f"{preset['parameters']:,} parameters, options {preset.get('model_options', {})}"
-        )
+        print(f"{name}: {preset['config']}, vocabulary '{preset['tokenizer']['vocabulary']}', "
+              f"{preset['parameters']:,} parameters, options {preset.get('model_options', {})}")
 
 # %% [markdown]
 # Where the network allows, loading one downloads the weights from the Hugging Face

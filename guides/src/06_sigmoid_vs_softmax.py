@@ -67,10 +67,8 @@ VARIANT = "Pico/8"
 IMAGE_SIZE = 32
 SEQUENCE_LENGTH = 16
 LEARNING_RATE = 1e-3
-print(
-    f"backend {keras.backend.backend()}, scale {SCALE!r}: batch sizes {BATCH_SIZES}, "
-    f"seeds {SEEDS}, {EXAMPLES_PER_RUN:,} training pairs per run"
-)
+print(f"backend {keras.backend.backend()}, scale {SCALE!r}: batch sizes {BATCH_SIZES}, "
+      f"seeds {SEEDS}, {EXAMPLES_PER_RUN:,} training pairs per run")
 
 # %% [markdown]
 # ## The data
@@ -89,12 +87,9 @@ data = load_emoji(seed=0, num_held_out=300, render_size=64)
 vocabulary = train_sentencepiece(data.training_captions(), 1000, hard_vocab_limit=False)
 tokenizer = SigLIPTokenizer(vocabulary, sequence_length=SEQUENCE_LENGTH)
 
-train_images = [
-    preprocess_images(split.images, IMAGE_SIZE) for split in (data.train, data.digits_train)
-]
+train_images = [preprocess_images(split.images, IMAGE_SIZE) for split in (data.train, data.digits_train)]
 train_captions = [
-    [tokenizer(choices) for choices in split.caption_choices]
-    for split in (data.train, data.digits_train)
+    [tokenizer(choices) for choices in split.caption_choices] for split in (data.train, data.digits_train)
 ]
 digit_labels = data.digits_train.labels
 digits_by_class = [np.flatnonzero(digit_labels == label) for label in range(len(data.class_names))]
@@ -102,11 +97,9 @@ digits_by_class = [np.flatnonzero(digit_labels == label) for label in range(len(
 test_images = preprocess_images(data.test.images, IMAGE_SIZE)
 test_token_ids = tokenizer(data.test.captions)
 digit_test_images = preprocess_images(data.digits_test.images, IMAGE_SIZE)
-print(
-    f"{len(data.train)} training emoji, {len(data.test)} held-out emoji; "
-    f"{len(data.digits_train)} training digits, {len(data.digits_test)} held-out digits; "
-    f"{tokenizer.vocabulary_size} pieces"
-)
+print(f"{len(data.train)} training emoji, {len(data.test)} held-out emoji; "
+      f"{len(data.digits_train)} training digits, {len(data.digits_test)} held-out digits; "
+      f"{tokenizer.vocabulary_size} pieces")
 
 # %% [markdown]
 # ### Batches that mean the same thing at every size
@@ -121,7 +114,6 @@ print(
 # randomly rotated, scaled and shifted (`keras_siglip.data.augment`), and each
 # item's caption is drawn from its names.
 
-
 # %%
 def batches(batch_size, seed):
     """Endless training batches of `batch_size` distinct items, a quarter digits."""
@@ -130,15 +122,10 @@ def batches(batch_size, seed):
     num_classes = len(digits_by_class)
     while True:
         emoji = rng.choice(len(train_images[0]), batch_size - num_digits, replace=False)
-        classes = np.concatenate(
-            [rng.permutation(num_classes) for _ in range(-(-num_digits // num_classes))]
-        )
+        classes = np.concatenate([rng.permutation(num_classes) for _ in range(-(-num_digits // num_classes))])
         counts = np.bincount(classes[:num_digits], minlength=num_classes)
         digits = np.concatenate(
-            [
-                rng.choice(items, count, replace=False)
-                for items, count in zip(digits_by_class, counts)
-            ]
+            [rng.choice(items, count, replace=False) for items, count in zip(digits_by_class, counts)]
         )
         images = np.concatenate([train_images[0][emoji], train_images[1][digits]])
         token_ids = [train_captions[0][i] for i in emoji] + [train_captions[1][i] for i in digits]
@@ -187,7 +174,6 @@ plt.show()
 # an optimizer state of zeros (Adam's moments and the step count, which drives the
 # learning-rate schedule), which is exactly a freshly compiled model's.
 
-
 # %%
 class TrainingTrace(keras.callbacks.Callback):
     """The loss of each step, and the bias and temperature after it."""
@@ -224,12 +210,7 @@ def train(loss, batch_size, seed, bias_init=-10.0):
     steps = EXAMPLES_PER_RUN // batch_size
     if (loss, batch_size) not in compiled_models:
         model = new_model()
-        model.compile(
-            loss=loss,
-            learning_rate=LEARNING_RATE,
-            warmup_steps=max(1, steps // 20),
-            decay_steps=steps,
-        )
+        model.compile(loss=loss, learning_rate=LEARNING_RATE, warmup_steps=max(1, steps // 20), decay_steps=steps)
         compiled_models[loss, batch_size] = model
     model = compiled_models[loss, batch_size]
     # A fresh start without compiling again: the seed's initial weights, and the
@@ -260,13 +241,9 @@ TEMPLATES = ("a photo of the digit {}.", "a picture of the number {}.", "{}, han
 
 
 def evaluate(model):
-    classifier = ZeroShotClassifier(
-        model, list(data.class_names), templates=TEMPLATES, tokenizer=tokenizer
-    )
+    classifier = ZeroShotClassifier(model, list(data.class_names), templates=TEMPLATES, tokenizer=tokenizer)
     zero_shot = classifier.evaluate(digit_test_images, data.digits_test.labels)["top1"]
-    retrieval = retrieval_metrics(
-        model.encode_images(test_images), model.encode_texts(test_token_ids), ks=(1,)
-    )
+    retrieval = retrieval_metrics(model.encode_images(test_images), model.encode_texts(test_token_ids), ks=(1,))
     recall = (retrieval["i2t_recall@1"] + retrieval["t2i_recall@1"]) / 2
     return {"zero_shot": zero_shot, "recall@1": recall}
 
@@ -278,7 +255,6 @@ def evaluate(model):
 # and batch size the sigmoid and the softmax runs start from the same weights and see
 # the same batches. The time of each run is printed too: on two CPU cores the first
 # run of each batch size includes compiling the training step.
-
 
 # %%
 def run(loss, batch_size, seed, bias_init=-10.0):
@@ -303,10 +279,7 @@ def run(loss, batch_size, seed, bias_init=-10.0):
 
 
 model = keras_siglip.SigLIP.from_variant(
-    VARIANT,
-    image_size=IMAGE_SIZE,
-    sequence_length=SEQUENCE_LENGTH,
-    vocabulary_size=tokenizer.vocabulary_size,
+    VARIANT, image_size=IMAGE_SIZE, sequence_length=SEQUENCE_LENGTH, vocabulary_size=tokenizer.vocabulary_size
 )
 print(f"SigLIP {VARIANT} at {IMAGE_SIZE} px: {model.count_params():,} parameters")
 sweep_start = time.perf_counter()
@@ -332,7 +305,6 @@ print(f"{len(results)} runs in {(time.perf_counter() - sweep_start) / 60:.1f} mi
 # difference sigmoid minus softmax (same seed, same batches), with how many seeds
 # the sigmoid loss won.
 
-
 # %%
 def select(runs, **conditions):
     return [r for r in runs if all(r[key] == value for key, value in conditions.items())]
@@ -344,9 +316,7 @@ def summarise(runs, first, second, batch_sizes, metrics=("zero_shot", "recall@1"
         print(f"\n{metric}: {first['name']} | {second['name']} | difference (wins of the first)")
         for batch_size in batch_sizes:
             a = np.array([r[metric] for r in select(runs, batch_size=batch_size, **first["where"])])
-            b = np.array(
-                [r[metric] for r in select(runs, batch_size=batch_size, **second["where"])]
-            )
+            b = np.array([r[metric] for r in select(runs, batch_size=batch_size, **second["where"])])
             difference = a - b
             print(
                 f"  batch {batch_size:3d}: {a.mean():6.1%} +- {a.std():5.1%} | {b.mean():6.1%} +- {b.std():5.1%} | "
@@ -362,36 +332,21 @@ summarise(results, SIGMOID, SOFTMAX, BATCH_SIZES)
 # And as a plot: zero-shot accuracy and retrieval recall@1 against batch size, the
 # mean over seeds with error bars of one standard deviation, and each seed as a dot.
 
-
 # %%
 def plot_against_batch_size(runs, groups, batch_sizes, title):
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=80)
     for axis, (metric, label, chance) in zip(
-        axes,
-        (
-            ("zero_shot", "zero-shot accuracy, held-out digits", 0.1),
-            ("recall@1", "recall@1, 300 held-out emoji", 1 / 300),
-        ),
+        axes, (("zero_shot", "zero-shot accuracy, held-out digits", 0.1), ("recall@1", "recall@1, 300 held-out emoji", 1 / 300))
     ):
         for offset, (group, colour) in zip((-0.04, 0.04), zip(groups, ("tab:blue", "tab:orange"))):
-            values = [
-                [r[metric] for r in select(runs, batch_size=b, **group["where"])]
-                for b in batch_sizes
-            ]
+            values = [[r[metric] for r in select(runs, batch_size=b, **group["where"])] for b in batch_sizes]
             positions = np.array(batch_sizes) * 2**offset
             axis.errorbar(
-                positions,
-                [np.mean(v) for v in values],
-                yerr=[np.std(v) for v in values],
-                marker="o",
-                capsize=3,
-                color=colour,
-                label=group["name"],
+                positions, [np.mean(v) for v in values], yerr=[np.std(v) for v in values],
+                marker="o", capsize=3, color=colour, label=group["name"],
             )
             for position, seed_values in zip(positions, values):
-                axis.scatter(
-                    [position] * len(seed_values), seed_values, s=8, color=colour, alpha=0.4
-                )
+                axis.scatter([position] * len(seed_values), seed_values, s=8, color=colour, alpha=0.4)
         axis.axhline(chance, color="grey", linestyle=":", label="chance")
         axis.set_xscale("log", base=2)
         axis.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
@@ -404,12 +359,7 @@ def plot_against_batch_size(runs, groups, batch_sizes, title):
     plt.show()
 
 
-plot_against_batch_size(
-    results,
-    (SIGMOID, SOFTMAX),
-    BATCH_SIZES,
-    f"Sigmoid vs softmax, {VARIANT}, {EXAMPLES_PER_RUN:,} pairs per run",
-)
+plot_against_batch_size(results, (SIGMOID, SOFTMAX), BATCH_SIZES, f"Sigmoid vs softmax, {VARIANT}, {EXAMPLES_PER_RUN:,} pairs per run")
 
 # %% [markdown]
 # ## The bias initialisation
@@ -432,17 +382,10 @@ plot_against_batch_size(
 rng = np.random.default_rng(0)
 for batch_size in BATCH_SIZES:
     x, y = rng.normal(size=(2, batch_size, 64)).astype("float32")
-    x, y = (
-        x / np.linalg.norm(x, axis=1, keepdims=True),
-        y / np.linalg.norm(y, axis=1, keepdims=True),
-    )
-    start_losses = [
-        float(keras_siglip.sigmoid_loss(x, y, np.log(10.0), bias)) for bias in (0.0, -10.0)
-    ]
-    print(
-        f"batch {batch_size:3d}: start loss with b=0 {start_losses[0]:7.2f} (B log 2 = {batch_size * np.log(2):6.2f}), "
-        f"with b=-10 {start_losses[1]:6.2f}"
-    )
+    x, y = x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(y, axis=1, keepdims=True)
+    start_losses = [float(keras_siglip.sigmoid_loss(x, y, np.log(10.0), bias)) for bias in (0.0, -10.0)]
+    print(f"batch {batch_size:3d}: start loss with b=0 {start_losses[0]:7.2f} (B log 2 = {batch_size * np.log(2):6.2f}), "
+          f"with b=-10 {start_losses[1]:6.2f}")
 
 # %% [markdown]
 # Same protocol for `b = 0`, at the smallest and the largest batch size (the budget
@@ -450,11 +393,7 @@ for batch_size in BATCH_SIZES:
 # `b = -10` runs of the sweep above (same weights otherwise, same batches).
 
 # %%
-bias_results = [
-    run("sigmoid", batch_size, seed, bias_init=0.0)
-    for batch_size in BIAS_BATCH_SIZES
-    for seed in SEEDS
-]
+bias_results = [run("sigmoid", batch_size, seed, bias_init=0.0) for batch_size in BIAS_BATCH_SIZES for seed in SEEDS]
 ZERO_BIAS = {"name": "sigmoid, b0 = 0", "where": {"loss": "sigmoid", "bias_init": 0.0}}
 SIGMOID_PAPER_BIAS = {"name": "sigmoid, b0 = -10", "where": SIGMOID["where"]}
 summarise(results + bias_results, SIGMOID_PAPER_BIAS, ZERO_BIAS, BIAS_BATCH_SIZES)
@@ -463,7 +402,6 @@ summarise(results + bias_results, SIGMOID_PAPER_BIAS, ZERO_BIAS, BIAS_BATCH_SIZE
 # The loss of each step (mean over seeds) against the pairs seen so far, for each
 # bias initialisation, and the bias itself.
 
-
 # %%
 def mean_curve(runs, batch_size, key):
     """Pairs seen after each step, and the mean over seeds of `key` after it."""
@@ -471,14 +409,10 @@ def mean_curve(runs, batch_size, key):
     return np.arange(1, len(traces[0]) + 1) * batch_size, np.mean(traces, axis=0)
 
 
-figure, axes = plt.subplots(
-    1, len(BIAS_BATCH_SIZES) + 1, figsize=(3.4 * (len(BIAS_BATCH_SIZES) + 1), 3.2), dpi=80
-)
+figure, axes = plt.subplots(1, len(BIAS_BATCH_SIZES) + 1, figsize=(3.4 * (len(BIAS_BATCH_SIZES) + 1), 3.2), dpi=80)
 for axis, batch_size in zip(axes, BIAS_BATCH_SIZES):
     for group, colour in ((SIGMOID_PAPER_BIAS, "tab:blue"), (ZERO_BIAS, "tab:green")):
-        seen, loss = mean_curve(
-            select(results + bias_results, **group["where"]), batch_size, "loss"
-        )
+        seen, loss = mean_curve(select(results + bias_results, **group["where"]), batch_size, "loss")
         axis.plot(seen, loss, color=colour, label=group["name"], linewidth=1)
     axis.set_yscale("log")
     axis.set_title(f"training loss, batch {batch_size}", fontsize=10)
@@ -486,17 +420,8 @@ for axis, batch_size in zip(axes, BIAS_BATCH_SIZES):
 axes[0].legend(fontsize=8)
 for group, colour in ((SIGMOID_PAPER_BIAS, "tab:blue"), (ZERO_BIAS, "tab:green")):
     for batch_size, style in zip(BIAS_BATCH_SIZES, ("-", "--")):
-        seen, bias = mean_curve(
-            select(results + bias_results, **group["where"]), batch_size, "bias"
-        )
-        axes[-1].plot(
-            seen,
-            bias,
-            color=colour,
-            linestyle=style,
-            linewidth=1,
-            label=f"{group['name']}, batch {batch_size}",
-        )
+        seen, bias = mean_curve(select(results + bias_results, **group["where"]), batch_size, "bias")
+        axes[-1].plot(seen, bias, color=colour, linestyle=style, linewidth=1, label=f"{group['name']}, batch {batch_size}")
 axes[-1].set_title("bias b during training", fontsize=10)
 axes[-1].set_xlabel("training pairs seen")
 axes[-1].legend(fontsize=6)
@@ -508,10 +433,7 @@ plt.show()
 
 # %%
 plot_against_batch_size(
-    results + bias_results,
-    (SIGMOID_PAPER_BIAS, ZERO_BIAS),
-    BIAS_BATCH_SIZES,
-    f"Bias initialisation, sigmoid loss, {VARIANT}",
+    results + bias_results, (SIGMOID_PAPER_BIAS, ZERO_BIAS), BIAS_BATCH_SIZES, f"Bias initialisation, sigmoid loss, {VARIANT}"
 )
 
 # %% [markdown]
