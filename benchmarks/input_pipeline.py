@@ -313,7 +313,8 @@ def main():
         )
         megabytes = sum(os.path.getsize(path) for path in shards) / 2**20
         print(
-            f"Corpus: {args.samples} JPEGs of {args.source_size} px, {megabytes:.1f} MiB of tar shards.",
+            f"Corpus: {args.samples} JPEGs of {args.source_size} px, "
+            f"{megabytes:.1f} MiB of tar shards.",
             flush=True,
         )
         corpora = [

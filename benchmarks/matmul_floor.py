@@ -232,7 +232,8 @@ def main(argv=None):
                 flush=True,
             )
         print(
-            f"\n{config_name}: train_step.py's step_flops {step_flops(CONFIGS[config_name]) / 1e9:,.1f} GFLOP "
+            f"\n{config_name}: train_step.py's step_flops "
+            f"{step_flops(CONFIGS[config_name]) / 1e9:,.1f} GFLOP "
             f"(the products above, counted the same way: {flops / 1e9:,.1f})."
         )
     print(common.machine_line(LIBRARIES))

@@ -111,7 +111,8 @@ def print_table(arguments, rows):
     )
     print()
     print(
-        "| B | micro-batch | median s / step | min s | pairs / s | loss | peak extra MiB | process peak MiB |"
+        "| B | micro-batch | median s / step | min s | pairs / s | loss | peak extra MiB "
+        "| process peak MiB |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:

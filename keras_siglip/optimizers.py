@@ -19,9 +19,10 @@ The fused kernel computes the same step as Keras' AdamW:
 
 PyTorch adds its epsilon to the bias-corrected `sqrt(v / (1 - beta_2^t))`; Keras adds
 it before the correction, so each step passes PyTorch `epsilon / sqrt(1 - beta_2^t)`,
-which makes the two identical. `learning_rate_multipliers` (variable path -> factor) scales the Adam step of the
-variables it names, on every backend (the decay keeps the plain rate); SigLIP's
-`compile` uses it for the temperature and bias. Global-norm clipping (`global_clipnorm`) scales the
+which makes the two identical. `learning_rate_multipliers` (variable path -> factor)
+scales the Adam step of the variables it names, on every backend (the decay keeps the
+plain rate); SigLIP's `compile` uses it for the temperature and bias. Global-norm
+clipping (`global_clipnorm`) scales the
 gradients by `min(1, clipnorm / norm)` inside the kernel (its `grad_scale`, which
 divides). Options the fused path does not cover (`amsgrad`, `clipnorm`,
 `clipvalue`, gradient accumulation, EMA, loss scaling, variable constraints) fall back

@@ -59,7 +59,7 @@ def check_ring_matches_dense():
         for bidirectional in (False, True):
             for chunk_size in (None, 2):
 
-                def ring_loss(*a):
+                def ring_loss(*a, bidirectional=bidirectional, chunk_size=chunk_size):
                     return losses.sigmoid_loss(
                         *a, bidirectional=bidirectional, chunk_size=chunk_size
                     )

@@ -42,7 +42,8 @@ FORMATS = ("webdataset", "tfrecord", "csv", "tsv", "parquet")
 # on JAX; a round trip and `fit` run on every backend.
 backend_independent = pytest.mark.skipif(
     keras.backend.backend() != "jax",
-    reason="tf.data behaves the same under every Keras backend; tested on JAX (round trip and fit run here)",
+    reason="tf.data behaves the same under every Keras backend; tested on JAX "
+    "(round trip and fit run here)",
 )
 
 
@@ -113,8 +114,8 @@ def test_each_format_round_trips_the_embedded_dataset(
 
 @backend_independent
 def test_batches_equal_the_preprocessor_on_the_decoded_images(tmp_path, preprocessor, rng):
-    """JPEG at another size, grey, grey+alpha, RGBA, WebP and grey JPEG: the pipeline decodes and resizes
-    as `SigLIPPreprocessor` does on Pillow's decoding of the same files."""
+    """JPEG at another size, grey, grey+alpha, RGBA, WebP and grey JPEG: the pipeline decodes
+    and resizes as `SigLIPPreprocessor` does on Pillow's decoding of the same files."""
     smooth = np.asarray(
         Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(
             (45, 37), Image.BICUBIC

@@ -354,7 +354,7 @@ def test_metric_survives_a_keras_file_round_trip(rng, model, tmp_path):
     assert results["batch_t2i_recall@2"] == pytest.approx(recall_at_k(logits.T, 2))
 
 
-# --- augmented_image_encoder (test-time augmentation) --------------------------------------------------------
+# --- augmented_image_encoder (test-time augmentation) ---------------------------------
 
 
 def test_augmented_image_encoder_against_numpy(rng):

@@ -86,8 +86,10 @@ def test_strip_library_noise_removes_only_start_up_lines():
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
         "I0000 00:00:1795775541.279978   26533 cudart_stub.cc:31] Could not find cuda drivers on "
         "your machine, GPU will not be used.\n"
-        "E0000 00:00:1795775549.995396   26533 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"
-        "I0000 00:00:1795840224.731355   25603 port.cc:153] oneDNN custom operations are on. You may see "
+        "E0000 00:00:1795775549.995396   26533 cuda_platform.cc:52] "
+        "failed call to cuInit: INTERNAL\n"
+        "I0000 00:00:1795840224.731355   25603 port.cc:153] "
+        "oneDNN custom operations are on. You may see "
         "slightly different numerical results due to floating-point round-off errors.\n"
     )
     kept_warning = "UserWarning: the learning rate is large\n"

@@ -80,7 +80,8 @@ def test_closed_form_gradient_matches_finite_differences(rng):
             plus, minus = flat.copy(), flat.copy()
             plus[k] += step
             minus[k] -= step
-            shaped = lambda v: v.reshape(np.shape(arg))  # noqa: E731
+            shape = np.shape(arg)
+            shaped = lambda v, shape=shape: v.reshape(shape)  # noqa: E731
             plus_args = args[:index] + [shaped(plus)] + args[index + 1 :]
             minus_args = args[:index] + [shaped(minus)] + args[index + 1 :]
             numeric[k] = (numpy_sigmoid_loss(*plus_args) - numpy_sigmoid_loss(*minus_args)) / (

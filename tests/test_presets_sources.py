@@ -179,7 +179,8 @@ def test_sources_that_are_not_presets_say_what_was_tried(reference, tmp_path):
         SigLIP.from_preset("siglip_nope")
     with pytest.raises(
         ValueError,
-        match=r"fixes the architecture; arguments \['image_size'\] cannot override it \(it takes only \[.dtype., .locked_towers.\]\)",
+        match=r"fixes the architecture; arguments \['image_size'\] cannot override it "
+        r"\(it takes only \[.dtype., .locked_towers.\]\)",
     ):
         SigLIP.from_preset(reference[2], image_size=64)
     import keras

@@ -185,7 +185,8 @@ def load_emoji(
     sequences, choices = _emoji_items(tuple(languages))
     if num_held_out >= len(sequences):
         raise ValueError(
-            f"`num_held_out` must be smaller than the {len(sequences)} emoji items, got {num_held_out}."
+            f"`num_held_out` must be smaller than the {len(sequences)} emoji items, "
+            f"got {num_held_out}."
         )
     images = _render_emoji(tuple(sequences), render_size)
     order = np.random.default_rng([seed, 0]).permutation(len(sequences))
@@ -292,7 +293,8 @@ def _known_words_first(order, choices, num_held_out):
         excluded.update(unknown)
     if len(held_out) < num_held_out:
         raise ValueError(
-            f"`num_held_out` {num_held_out} is more than the {len(held_out)} emoji whose words all stay in "
+            f"`num_held_out` {num_held_out} is more than the {len(held_out)} emoji whose words "
+            "all stay in "
             f"training captions; use a smaller `num_held_out` or `held_out_split='random'`."
         )
     rest = [i for i in order if i not in held]

@@ -67,7 +67,8 @@ def compiled_encoder(tower):
     """
     if not hasattr(tower, "predict_on_batch"):
         raise ValueError(
-            f"`tower` must be a Keras model such as `model.image_encoder`; got {type(tower).__name__}."
+            "`tower` must be a Keras model such as `model.image_encoder`; "
+            f"got {type(tower).__name__}."
         )
 
     def encode(inputs):
@@ -89,7 +90,8 @@ def augmented_image_encoder(encode, augment, copies, seed=0):
     scales the mean back to unit length. An image is then represented by what
     stays the same under the augmentation the model was trained with, which for a
     small model trained on few images is steadier than the one view (on the
-    embedded emoji, about a point of held-out recall@1; docs/main_job.md, "Averaged augmented views").
+    embedded emoji, about a point of held-out recall@1; docs/main_job.md, "Averaged
+    augmented views").
 
     Every call draws the augmentations from a new `numpy.random.default_rng(seed)`,
     so the same batch always gets the same embeddings.
@@ -120,7 +122,8 @@ def augmented_image_encoder(encode, augment, copies, seed=0):
         raise ValueError(f"`copies` must be a non-negative integer; got {copies!r}.")
     if not callable(encode) or not callable(augment):
         raise ValueError(
-            f"`encode` and `augment` must be callables; got {type(encode).__name__} and {type(augment).__name__}."
+            f"`encode` and `augment` must be callables; got {type(encode).__name__} and "
+            f"{type(augment).__name__}."
         )
 
     def encode_augmented(images):

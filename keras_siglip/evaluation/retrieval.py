@@ -86,7 +86,8 @@ def retrieval_metrics(image_embeddings, text_embeddings, ks=(1, 5), queries=None
 
     >>> retrieval_metrics(np.eye(2), np.array([[0.6, 0.8], [0.0, 1.0]]), ks=(1,))
     {'i2t_recall@1': 1.0, 't2i_recall@1': 0.5, 'retrieval_candidates': 2}
-    >>> retrieval_metrics(np.eye(2), np.array([[0.6, 0.8], [0.0, 1.0]]), ks=(1,), queries=[True, False])
+    >>> texts = np.array([[0.6, 0.8], [0.0, 1.0]])
+    >>> retrieval_metrics(np.eye(2), texts, ks=(1,), queries=[True, False])
     {'i2t_recall@1': 1.0, 't2i_recall@1': 0.0, 'retrieval_candidates': 2}
     """
     similarity = np.asarray(image_embeddings) @ np.asarray(text_embeddings).T

@@ -94,7 +94,8 @@ class ZeroShotClassifier:
     ):
         if image_encoder is not None and not callable(image_encoder):
             raise ValueError(
-                f"`image_encoder` must be a function of model-ready images or None; got {type(image_encoder).__name__}."
+                "`image_encoder` must be a function of model-ready images or None; "
+                f"got {type(image_encoder).__name__}."
             )
         self.image_encoder = image_encoder or model.encode_images
         self.class_names = check_class_names(class_names)

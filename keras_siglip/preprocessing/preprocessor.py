@@ -21,7 +21,8 @@ class SigLIPPreprocessor:
 
     Images (file paths, PIL images, uint8 arrays in `[0, 255]` or float arrays
     in the model's `[-1, 1]`, of any size, one or a list) go through
-    `preprocess_images` (squash resize to `image_size`, `[-1, 1]`), texts through the tokenizer (fixed-length ids ending in EOS).
+    `preprocess_images` (squash resize to `image_size`, `[-1, 1]`), texts through the
+    tokenizer (fixed-length ids ending in EOS).
     Either key may be absent. Images and texts pair up one to one, so when both are
     given their counts must agree. Works eagerly (NumPy outputs) and inside
     `tf.data` (`dataset.map(preprocessor)`, batched or unbatched elements).

@@ -323,7 +323,8 @@ def load_model_from_directory(model_class, path, load_weights=True):
         )
     if config["class_name"] != model_class.__name__:
         raise ValueError(
-            f"The preset at {path} holds a {config['class_name']!r}, not a {model_class.__name__!r}."
+            f"The preset at {path} holds a {config['class_name']!r}, "
+            f"not a {model_class.__name__!r}."
         )
     try:
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)

@@ -60,7 +60,9 @@ def get_preset(name):
 # How `from_preset` reads each kind of source; see `identify`.
 KINDS = {
     "keras_siglip": "a keras_siglip preset directory (config.json, model.weights.h5)",
-    "transformers": "a transformers SigLIP directory (config.json with model_type 'siglip', *.safetensors)",
+    "transformers": (
+        "a transformers SigLIP directory (config.json with model_type 'siglip', *.safetensors)"
+    ),
     "keras_hub": "a keras-hub SigLIP preset directory (config.json naming SigLIPBackbone)",
     "big_vision": "a big_vision checkpoint (.npz)",
 }
@@ -297,8 +299,9 @@ def load_preprocessor(preprocessor_class, preset):
         return transformers.preprocessor_from_transformers(location)
     if kind == "keras_hub":
         return keras_hub.preprocessor_from_keras_hub(location)
+    what = "a builtin architecture without weights" if kind == "builtin" else KINDS[kind]
     raise ValueError(
-        f"The preset {preset!r} ({'a builtin architecture without weights' if kind == 'builtin' else KINDS[kind]}) "
+        f"The preset {preset!r} ({what}) "
         "carries no tokenizer; build a `SigLIPTokenizer` from the SentencePiece model that "
         "came with the checkpoint."
     )

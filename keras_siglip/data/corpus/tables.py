@@ -48,7 +48,8 @@ def caption_table_corpus(
         image_column: the column of image paths.
         caption_column: the column of captions.
         shuffle_buffer, repeat, drop_remainder, seed, shard, skipped,
-            files_in_parallel, max_image_pixels: as in `webdataset_corpus` (`files_in_parallel` tables
+            files_in_parallel, max_image_pixels: as in `webdataset_corpus`
+            (`files_in_parallel` tables
             are streamed at the same time).
         keep: as in `webdataset_corpus`; a row's key is its image path as the
             table writes it (before `image_root`), so an image's captions share it.
