@@ -8,6 +8,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from helpers import random_batch
 from test_layers import as_numpy
 
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
@@ -88,10 +89,7 @@ def preset(tmp_path_factory):
 
 @pytest.fixture
 def inputs(rng):
-    return {
-        "images": rng.uniform(-1, 1, (3, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32"),
-        "token_ids": rng.integers(0, VOCABULARY, (3, LENGTH)).astype("int32"),
-    }
+    return random_batch(rng, 3, IMAGE_SIZE, LENGTH, VOCABULARY)
 
 
 def unit(x):

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from helpers import pico as pico_model
+from helpers import random_batch
 
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
 from keras_siglip.preprocessing import train_sentencepiece
@@ -26,10 +27,7 @@ def tokenizer():
 
 @pytest.fixture
 def inputs(rng):
-    return {
-        "images": rng.uniform(-1, 1, (3, 16, 16, 3)).astype("float32"),
-        "token_ids": rng.integers(0, 20, (3, 8)).astype("int32"),
-    }
+    return random_batch(rng, 3, image_size=16, sequence_length=8, vocabulary_size=20)
 
 
 def test_round_trip_gives_the_same_logits_and_preprocessing(tmp_path, tokenizer, inputs):
