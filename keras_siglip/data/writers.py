@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from keras_siglip.data.corpus.tables import pyarrow_parquet
 from keras_siglip.validation import check_positive_int
 
 IMAGE_FORMATS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
@@ -183,10 +184,8 @@ def write_caption_table(
         image_paths.append(relative)
     path = os.path.join(directory, f"captions.{table_format}")
     if table_format == "parquet":
-        from keras_siglip.data.corpus import _pyarrow_parquet
-
-        parquet = _pyarrow_parquet()
-        import pyarrow
+        parquet = pyarrow_parquet()
+        import pyarrow  # the optional dependency, present once pyarrow_parquet() returned
 
         table = pyarrow.table(
             {

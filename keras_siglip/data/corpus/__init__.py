@@ -23,14 +23,11 @@ files); batches are prefetched. Nothing is held in memory beyond the buffers.
 A sample that cannot be used (unreadable file, image bytes that do not decode, no
 caption, a caption that is empty after canonicalisation...) is skipped and counted by
 reason in a `SkippedSamples`, never raised: one bad JPEG must not end a long run.
-
-(`_pyarrow_parquet` stays importable here for `keras_siglip.data.writers`.)
 """
 
 from keras_siglip.data.corpus.formats import FORMATS, corpus_captions, corpus_files, open_corpus
-from keras_siglip.data.corpus.stages import REASONS, SkippedSamples
+from keras_siglip.data.corpus.stages import REASONS, SkippedSamples, no_usable_sample_error
 from keras_siglip.data.corpus.tables import TABLE_EXTENSIONS, caption_table_corpus
-from keras_siglip.data.corpus.tables import pyarrow_parquet as _pyarrow_parquet  # noqa: F401
 from keras_siglip.data.corpus.tfrecord import TFRECORD_EXTENSIONS, tfrecord_corpus
 from keras_siglip.data.corpus.webdataset import WEBDATASET_IMAGE_EXTENSIONS, webdataset_corpus
 
@@ -44,6 +41,7 @@ __all__ = [
     "caption_table_corpus",
     "corpus_captions",
     "corpus_files",
+    "no_usable_sample_error",
     "open_corpus",
     "tfrecord_corpus",
     "webdataset_corpus",

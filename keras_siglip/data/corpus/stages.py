@@ -9,6 +9,7 @@ counts and drops unusable samples, and batches the rest.
 """
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -426,6 +427,17 @@ def batches(samples, settings, shuffled=False):
     return result
 
 
+def no_usable_sample_error(error):
+    """A `ValueError` with `check_passes`'s message when `error` (a TensorFlow error
+    raised while iterating a corpus) is that check failing; otherwise `None`.
+
+    The check fails inside `tf.data`, which can only raise TensorFlow's own errors;
+    callers that report errors in one line (the CLI) turn it back into its message.
+    """
+    found = re.search(r"The corpus files .*? hold no usable sample: .*?reason means\.", str(error))
+    return ValueError(found.group(0)) if found else None
+
+
 def check_passes(samples, settings):
     """Raise when a whole pass over the files gave no usable sample; warn once when
     more than half of the first `WARN_AFTER_SAMPLES` samples were skipped.
@@ -453,8 +465,14 @@ def check_passes(samples, settings):
         with tf.control_dependencies([tf.debugging.Assert(False, [message], summarize=1)]):
             return tf.constant(0, tf.int64)
 
+    # Keras may open several iterators over one dataset (each scan starts afresh):
+    # the dataset warns once in all.
+    warned_by_dataset = []
+
     def warn(message):
-        warnings.warn(message.numpy().decode(), stacklevel=1)
+        if not warned_by_dataset:
+            warned_by_dataset.append(True)
+            warnings.warn(message.numpy().decode(), stacklevel=1)
         return np.int64(0)
 
     def step(state, sample):
