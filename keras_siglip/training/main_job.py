@@ -33,7 +33,9 @@ import tempfile
 import time
 
 import keras
+import tensorflow as tf
 
+from keras_siglip.data.corpus import no_usable_sample_error
 from keras_siglip.data.emoji import ATTRIBUTION
 from keras_siglip.training.checkpoints import (
     CheckpointCallback,
@@ -217,10 +219,17 @@ def _run_locked(config):
             + (f" (steps {resumed_step + 1} to {config.steps}):" if resumed_step else ":"),
             flush=True,
         )
-        model.fit(
-            dataset, shuffle=False, verbose=0, callbacks=callbacks,
-            **resume_fit_arguments(config.steps, resumed_step),
-        )
+        try:
+            model.fit(
+                dataset, shuffle=False, verbose=0, callbacks=callbacks,
+                **resume_fit_arguments(config.steps, resumed_step),
+            )
+        except tf.errors.OpError as error:
+            # A corpus without a usable sample fails inside tf.data; say so in one line.
+            corpus_error = no_usable_sample_error(error)
+            if corpus_error is None:
+                raise
+            raise ConfigError("{data}: " + literal(str(corpus_error))) from None
     train_seconds = time.perf_counter() - train_start
     broken = non_finite_variables(model)
     if broken:

@@ -435,7 +435,8 @@ def no_usable_sample_error(error):
     callers that report errors in one line (the CLI) turn it back into its message.
     """
     found = re.search(r"The corpus files .*? hold no usable sample: .*?reason means\.", str(error))
-    return ValueError(found.group(0)) if found else None
+    # TensorFlow escapes the quotes of the names it prints.
+    return ValueError(found.group(0).replace("\\'", "'")) if found else None
 
 
 def check_passes(samples, settings):
