@@ -13,6 +13,9 @@ import itertools
 import keras
 import numpy as np
 
+# Names of SigLIP's towers in `locked_towers` and `compile(towers_without_decay=...)`.
+TOWERS = ("image", "text")
+
 
 def check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -234,3 +237,16 @@ def check_batches_before_steps(step_function, check_batch, steps_per_execution, 
     return checked
 
 
+def check_tower_names(argument, towers):
+    """`towers` as a tuple in `TOWERS` order, after checking the names."""
+    if isinstance(towers, str) or not isinstance(towers, (tuple, list)):
+        raise ValueError(
+            f"`{argument}` must be a tuple of tower names from {TOWERS}, e.g. "
+            f"('image',); got {towers!r}."
+        )
+    unknown = [name for name in towers if name not in TOWERS]
+    if unknown:
+        raise ValueError(
+            f"`{argument}` names unknown towers {unknown}; the towers are {TOWERS}."
+        )
+    return tuple(name for name in TOWERS if name in towers)
