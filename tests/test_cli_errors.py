@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import pytest
 
 from keras_siglip import cli
@@ -60,6 +61,27 @@ def test_a_missing_data_path_is_one_line(capsys, tmp_path):
     missing = str(tmp_path / "no-shards")
     status, _, err = run(["train", "--data", missing, "--output-dir", str(tmp_path / "out")], capsys)
     assert_one_line_error(status, err, "keras-siglip train: error: --data", missing)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="the corpus check runs in tf.data, the same under every backend",
+)
+def test_a_corpus_without_a_usable_sample_is_one_line(capsys, tmp_path):
+    import tarfile
+
+    shard = tmp_path / "bad.tar"
+    with tarfile.open(shard, "w") as archive:
+        for index in range(3):
+            for extension, data in (("jpg", b"not an image"), ("txt", b"a cat")):
+                member = tmp_path / f"{index:04d}.{extension}"
+                member.write_bytes(data)
+                archive.add(member, arcname=member.name)
+    arguments = ["train", "--data", str(shard), "--steps", "2", "--batch-size", "32"]
+    status, _, err = run(arguments + ["--output-dir", str(tmp_path / "out")], capsys)
+    assert_one_line_error(status, err, "hold no usable sample", "3 bad_image")
+    assert not (tmp_path / "out" / "config.json").exists()
 
 
 def test_converting_a_missing_directory_is_one_line(capsys, tmp_path):
