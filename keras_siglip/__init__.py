@@ -43,7 +43,7 @@ from keras_siglip.model import SigLIP  # noqa: E402
 from keras_siglip.preprocessing import SigLIPPreprocessor, SigLIPTokenizer  # noqa: E402
 from keras_siglip.presets import list_presets  # noqa: E402
 from keras_siglip.towers import ImageEncoder, TextEncoder  # noqa: E402
-from keras_siglip.version import __version__  # noqa: E402
+from keras_siglip.version import __version__  # noqa: E402, F401  (the package version)
 
 __all__ = [
     "Embedder",

@@ -211,8 +211,7 @@ class SigLIP(CompileMixin, ServingMixin, keras.Model):
         if not isinstance(inputs, dict) or not {"images", "token_ids"} <= set(inputs):
             given = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
             raise ValueError(
-                "`inputs` must be a dict with keys 'images' and 'token_ids'; got "
-                f"{given}."
+                f"`inputs` must be a dict with keys 'images' and 'token_ids'; got {given}."
             )
         images, token_ids = inputs["images"], inputs["token_ids"]
         num_images = images.shape[0]
@@ -220,19 +219,13 @@ class SigLIP(CompileMixin, ServingMixin, keras.Model):
         # prompts is the usual inference call); only the loss needs pairs.
         image_embeddings = self.encode_images(images, training=training)
         text_embeddings = self.encode_texts(token_ids, training=training)
-        if training and (
-            self.loss_chunk_size(num_images) is not None or self._loss_uses_ring()
-        ):
+        if training and (self.loss_chunk_size(num_images) is not None or self._loss_uses_ring()):
             return {"image_embeddings": image_embeddings, "text_embeddings": text_embeddings}
-        return pairwise_logits(
-            image_embeddings, text_embeddings, self.log_temperature, self.bias
-        )
+        return pairwise_logits(image_embeddings, text_embeddings, self.log_temperature, self.bias)
 
     # --- Training ---------------------------------------------------------------
 
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The contrastive loss of what `call` already computed, plus `self.losses`.
 
         `y_pred` is either the logits, or, from `call(..., training=True)` at a
@@ -338,9 +331,7 @@ class SigLIP(CompileMixin, ServingMixin, keras.Model):
                 for variable, value in zip(variables, values):
                     variable.assign(value)
 
-        return check_batches_before_steps(
-            function, check_batch, self.steps_per_execution, restore
-        )
+        return check_batches_before_steps(function, check_batch, self.steps_per_execution, restore)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Update the compiled metrics with what `call` returned.
@@ -486,6 +477,7 @@ class SigLIP(CompileMixin, ServingMixin, keras.Model):
             if isinstance(config[key], dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
 
 class EmbeddingPair:
     """A batch's image and text embeddings, one output to Keras' metric plumbing.

@@ -101,9 +101,7 @@ class CompileMixin:
         ...         if id(v) not in excluded})
         ['kernel']
         """
-        self.towers_without_decay = check_tower_names(
-            "towers_without_decay", towers_without_decay
-        )
+        self.towers_without_decay = check_tower_names("towers_without_decay", towers_without_decay)
         # A dead layout rule or a model built outside the scope fails here, not
         # as an out-of-memory error or a device mismatch inside `fit`.
         check_model_distribution(self)

@@ -51,8 +51,10 @@ def concrete_values(tensor):
         if isinstance(tensor, tf.distribute.DistributedValues):
             # One part per replica under a `tf.distribute` strategy.
             parts = [concrete_values(part) for part in tensor.values]
-            return None if any(part is None for part in parts) else np.concatenate(
-                [part.ravel() for part in parts]
+            return (
+                None
+                if any(part is None for part in parts)
+                else np.concatenate([part.ravel() for part in parts])
             )
         if not tf.executing_eagerly() or tf.is_symbolic_tensor(tensor):
             return None
@@ -246,7 +248,5 @@ def check_tower_names(argument, towers):
         )
     unknown = [name for name in towers if name not in TOWERS]
     if unknown:
-        raise ValueError(
-            f"`{argument}` names unknown towers {unknown}; the towers are {TOWERS}."
-        )
+        raise ValueError(f"`{argument}` names unknown towers {unknown}; the towers are {TOWERS}.")
     return tuple(name for name in TOWERS if name in towers)

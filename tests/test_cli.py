@@ -37,16 +37,43 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
 
     monkeypatch.setattr(SigLIP, "compile", recording_compile)
     status = cli.main(
-        ["train", "--steps", "3", "--batch-size", "24", "--variant", "Pico/8", "--image-size", "16",
-         "--vocabulary-size", "300", "--sequence-length", "12", "--held-out", "40", "--output-dir", output,
-         "--learning-rate", "0.002", "--weight-decay", "0.0005", "--temperature-and-bias-learning-rate-multiplier", "5",
-         "--held-out-split", "random", "--eval-augmentations", "2"]
+        [
+            "train",
+            "--steps",
+            "3",
+            "--batch-size",
+            "24",
+            "--variant",
+            "Pico/8",
+            "--image-size",
+            "16",
+            "--vocabulary-size",
+            "300",
+            "--sequence-length",
+            "12",
+            "--held-out",
+            "40",
+            "--output-dir",
+            output,
+            "--learning-rate",
+            "0.002",
+            "--weight-decay",
+            "0.0005",
+            "--temperature-and-bias-learning-rate-multiplier",
+            "5",
+            "--held-out-split",
+            "random",
+            "--eval-augmentations",
+            "2",
+        ]
     )
     assert status == 0
     assert compiled["learning_rate"] == 0.002 and compiled["weight_decay"] == 0.0005
     assert compiled["temperature_and_bias_learning_rate_multiplier"] == 5.0
     printed = capsys.readouterr().out
-    assert "zero_shot_top1" in printed and "(chance 10.0%)" in printed and "(chance 2.5%)" in printed
+    assert (
+        "zero_shot_top1" in printed and "(chance 10.0%)" in printed and "(chance 2.5%)" in printed
+    )
 
     with open(os.path.join(output, "metrics.json")) as handle:
         saved = json.load(handle)
@@ -62,19 +89,29 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
 
     data = load_emoji(seed=0, num_held_out=40, render_size=16)
     known = known_word_mask(data.test.captions, data.training_captions())
-    assert saved["known_words_items"] == known.sum() and saved["new_words_items"] == 40 - known.sum()
+    assert (
+        saved["known_words_items"] == known.sum() and saved["new_words_items"] == 40 - known.sum()
+    )
     for key in METRIC_KEYS[2:6]:
-        parts = [saved[f"{prefix}_items"] * saved.get(f"{prefix}_{key}", 0.0) for prefix in ("known_words", "new_words")]
+        parts = [
+            saved[f"{prefix}_items"] * saved.get(f"{prefix}_{key}", 0.0)
+            for prefix in ("known_words", "new_words")
+        ]
         assert sum(parts) / 40 == pytest.approx(saved[key])
     assert f"{known.sum()} names with only words that training captions use" in printed
     assert saved["held_out_split"] == "random" and saved["eval_augmentations"] == 2
     assert "held-out emoji and their names, none seen in training (drawn at random)" in printed
-    assert "the mean of it and 2 copies augmented as in training; the images alone give zero_shot_top1" in printed
+    assert (
+        "the mean of it and 2 copies augmented as in training; the images alone give zero_shot_top1"
+        in printed
+    )
 
     model = SigLIP.from_preset(output)
     preprocessor = SigLIPPreprocessor.from_preset(output)
     assert model.image_size == 16 and model.sequence_length == 12
-    inputs = preprocessor({"images": np.zeros((2, 40, 30, 3), "uint8"), "texts": ["dog face", "the digit seven"]})
+    inputs = preprocessor(
+        {"images": np.zeros((2, 40, 30, 3), "uint8"), "texts": ["dog face", "the digit seven"]}
+    )
     assert inputs["token_ids"].shape == (2, 12)
     logits = keras.ops.convert_to_numpy(model(inputs))
     assert logits.shape == (2, 2) and np.isfinite(logits).all()
@@ -90,11 +127,17 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
 
     images = preprocessor({"images": data.test.images})["images"]
     image_embeddings = keras.ops.convert_to_numpy(model.encode_images(images)).astype("float64")
-    text_embeddings = keras.ops.convert_to_numpy(model.encode_texts(preprocessor({"texts": data.test.captions})["token_ids"]))
+    text_embeddings = keras.ops.convert_to_numpy(
+        model.encode_texts(preprocessor({"texts": data.test.captions})["token_ids"])
+    )
     similarity = image_embeddings @ text_embeddings.astype("float64").T
     for k in (1, 5):
-        assert saved[f"single_view_i2t_recall@{k}"] == pytest.approx(recall(similarity, k), abs=1 / 40 + 1e-9)
-        assert saved[f"single_view_t2i_recall@{k}"] == pytest.approx(recall(similarity.T, k), abs=1 / 40 + 1e-9)
+        assert saved[f"single_view_i2t_recall@{k}"] == pytest.approx(
+            recall(similarity, k), abs=1 / 40 + 1e-9
+        )
+        assert saved[f"single_view_t2i_recall@{k}"] == pytest.approx(
+            recall(similarity.T, k), abs=1 / 40 + 1e-9
+        )
     assert 0.0 <= saved["single_view_zero_shot_top1"] <= 1.0
 
 
@@ -113,8 +156,12 @@ def test_training_batches_hold_distinct_items_and_every_digit(tmp_path):
     from keras_siglip.preprocessing import SigLIPTokenizer, train_sentencepiece
 
     data = load_emoji(render_size=16, num_held_out=20)
-    tokenizer = SigLIPTokenizer(train_sentencepiece(data.training_captions(), 200), sequence_length=10)
-    stream = TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0)
+    tokenizer = SigLIPTokenizer(
+        train_sentencepiece(data.training_captions(), 200), sequence_length=10
+    )
+    stream = TrainingStream(
+        data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0
+    )
     batch = stream.batch()
     assert batch["images"].shape == (40, 16, 16, 3) and batch["token_ids"].shape == (40, 10)
     assert batch["images"].min() >= -1.0001 and batch["images"].max() <= 1.0001
@@ -129,13 +176,18 @@ def test_training_batches_hold_distinct_items_and_every_digit(tmp_path):
     emoji_texts = [text for text in texts if text not in digit_captions]
     assert len(emoji_texts) == 20 and len(set(emoji_texts)) == 20, "distinct emoji"
     # `batches()` (what `fit` consumes) yields the same draws as `batch()` for the seed.
-    again = TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0).batches()
+    again = TrainingStream(
+        data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=40, seed=0
+    ).batches()
     (first,) = next(again)
     np.testing.assert_array_equal(first["images"], batch["images"])
     np.testing.assert_array_equal(first["token_ids"], batch["token_ids"])
     (second,) = next(again)
     assert not np.array_equal(second["token_ids"], first["token_ids"])
-    with pytest.raises(ValueError, match=r"must exceed the 20 digit images \(2 per class\) each batch holds, got 20"):
+    with pytest.raises(
+        ValueError,
+        match=r"must exceed the 20 digit images \(2 per class\) each batch holds, got 20",
+    ):
         TrainingStream(data, SigLIPPreprocessor(tokenizer, image_size=16), batch_size=20, seed=0)
 
 
@@ -143,8 +195,23 @@ def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = capsys.readouterr().out
-    for option in ("--dataset", "--data", "--image-root", "--steps", "--batch-size", "--image-size", "--variant", "--loss", "--seed", "--output-dir", "--learning-rate", "--weight-decay",
-                   "--temperature-and-bias-learning-rate-multiplier", "--held-out-split", "--eval-augmentations"):
+    for option in (
+        "--dataset",
+        "--data",
+        "--image-root",
+        "--steps",
+        "--batch-size",
+        "--image-size",
+        "--variant",
+        "--loss",
+        "--seed",
+        "--output-dir",
+        "--learning-rate",
+        "--weight-decay",
+        "--temperature-and-bias-learning-rate-multiplier",
+        "--held-out-split",
+        "--eval-augmentations",
+    ):
         assert option in text
 
 
@@ -176,13 +243,17 @@ def test_each_dataset_trains_its_default_vocabulary(dataset):
 
     languages, vocabulary_size = cli.DATASETS[dataset]
     data = load_emoji(render_size=8, languages=languages)
-    tokenizer = SigLIPTokenizer(train_sentencepiece(data.training_captions(), vocabulary_size, hard_vocab_limit=False), 16)
+    tokenizer = SigLIPTokenizer(
+        train_sentencepiece(data.training_captions(), vocabulary_size, hard_vocab_limit=False), 16
+    )
     assert tokenizer.vocabulary_size <= vocabulary_size
     captions = data.training_captions()
     ids = tokenizer(captions)
     assert (ids[:, -1] == tokenizer.eos_id).all()
     unknown = 2
-    chinese = [i for i, caption in enumerate(captions) if any("\u4e00" <= c <= "\u9fff" for c in caption)]
+    chinese = [
+        i for i, caption in enumerate(captions) if any("\u4e00" <= c <= "\u9fff" for c in caption)
+    ]
     if dataset == "emoji-multilingual":
         known = [unknown not in ids[i] for i in chinese]
         assert len(chinese) > 1000 and np.mean(known) > 0.95, "Chinese names are in the vocabulary"
@@ -193,22 +264,60 @@ def test_each_dataset_trains_its_default_vocabulary(dataset):
 @pytest.mark.slow
 @pytest.mark.skipif(
     keras.backend.backend() != "jax",
-    reason="the command is the same on every backend; fit on a corpus runs on each in test_data_corpus.py",
+    reason="the command is the same on every backend; "
+    "fit on a corpus runs on each in test_data_corpus.py",
 )
 def test_train_on_an_exported_corpus(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
     corpus = str(tmp_path / "corpus")
-    assert cli.main(["export-corpus", corpus, "--format", "webdataset", "--image-size", "16", "--samples-per-shard", "800"]) == 0
-    assert "Wrote 2,962 image-caption pairs (train split) to 4 webdataset file(s)" in capsys.readouterr().out
+    assert (
+        cli.main(
+            [
+                "export-corpus",
+                corpus,
+                "--format",
+                "webdataset",
+                "--image-size",
+                "16",
+                "--samples-per-shard",
+                "800",
+            ]
+        )
+        == 0
+    )
+    assert (
+        "Wrote 2,962 image-caption pairs (train split) to 4 webdataset file(s)"
+        in capsys.readouterr().out
+    )
     output = str(tmp_path / "run")
     status = cli.main(
-        ["train", "--data", os.path.join(corpus, "*.tar"), "--steps", "3", "--batch-size", "24", "--variant", "Pico/8",
-         "--image-size", "16", "--vocabulary-size", "300", "--sequence-length", "12", "--output-dir", output,
-         "--eval-embedded"]
+        [
+            "train",
+            "--data",
+            os.path.join(corpus, "*.tar"),
+            "--steps",
+            "3",
+            "--batch-size",
+            "24",
+            "--variant",
+            "Pico/8",
+            "--image-size",
+            "16",
+            "--vocabulary-size",
+            "300",
+            "--sequence-length",
+            "12",
+            "--output-dir",
+            output,
+            "--eval-embedded",
+        ]
     )
     assert status == 0
     printed = capsys.readouterr().out
-    assert "Training on 4 webdataset file(s)" in printed and "read 2,962 captions of the corpus" in printed
+    assert (
+        "Training on 4 webdataset file(s)" in printed
+        and "read 2,962 captions of the corpus" in printed
+    )
     assert "skipped 0" in printed and "(chance 0.3%)" in printed
     with open(os.path.join(output, "metrics.json")) as handle:
         saved = json.load(handle)
@@ -216,7 +325,9 @@ def test_train_on_an_exported_corpus(tmp_path, capsys, monkeypatch):
     # 2% of the corpus held out by default: the hold-out's predicate over the writer's keys.
     from keras_siglip.data.holdout import HoldOut
 
-    assert saved["validation_samples"] == sum(HoldOut(0.02).is_validation(f"{i:09d}") for i in range(2962))
+    assert saved["validation_samples"] == sum(
+        HoldOut(0.02).is_validation(f"{i:09d}") for i in range(2962)
+    )
     assert saved["steps"] == 3 and saved["resumed_from_step"] is None
     assert set(saved["corpus_skipped_by_reason"]) == set(REASONS)
     assert SigLIP.from_preset(output).image_size == 16
@@ -224,13 +335,28 @@ def test_train_on_an_exported_corpus(tmp_path, capsys, monkeypatch):
     assert os.environ["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="writing files does not depend on the Keras backend")
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="writing files does not depend on the Keras backend"
+)
 @pytest.mark.parametrize("corpus_format", ["tfrecord", "tsv"])
 def test_export_corpus_writes_the_split_with_its_names(corpus_format, tmp_path, capsys):
     from keras_siglip.data import corpus_captions, load_emoji
 
     output = str(tmp_path / "corpus")
-    cli.main(["export-corpus", output, "--format", corpus_format, "--split", "test", "--image-size", "8", "--held-out", "30"])
+    cli.main(
+        [
+            "export-corpus",
+            output,
+            "--format",
+            corpus_format,
+            "--split",
+            "test",
+            "--image-size",
+            "8",
+            "--held-out",
+            "30",
+        ]
+    )
     data = load_emoji(render_size=8, num_held_out=30, held_out_split="known-words")
     assert corpus_captions(output) == data.test.captions + data.digits_test.captions
     assert "(test split)" in capsys.readouterr().out

@@ -59,7 +59,9 @@ def test_usage_errors_are_one_line(capsys):
 
 def test_a_missing_data_path_is_one_line(capsys, tmp_path):
     missing = str(tmp_path / "no-shards")
-    status, _, err = run(["train", "--data", missing, "--output-dir", str(tmp_path / "out")], capsys)
+    status, _, err = run(
+        ["train", "--data", missing, "--output-dir", str(tmp_path / "out")], capsys
+    )
     assert_one_line_error(status, err, "keras-siglip train: error: --data", missing)
 
 
@@ -93,8 +95,10 @@ def test_converting_a_missing_directory_is_one_line(capsys, tmp_path):
 
 def test_debug_shows_the_traceback_before_or_after_the_subcommand(capsys, tmp_path):
     missing = str(tmp_path / "no-checkpoint")
-    for argv in (["--debug", "convert", missing, str(tmp_path / "out")],
-                 ["convert", missing, str(tmp_path / "out"), "--debug"]):
+    for argv in (
+        ["--debug", "convert", missing, str(tmp_path / "out")],
+        ["convert", missing, str(tmp_path / "out"), "--debug"],
+    ):
         with pytest.raises(ValueError, match="Unknown preset"):
             cli.main(argv)
 

@@ -204,7 +204,8 @@ def test_the_layers_read_as_documented():
 
     def reaches(source, destination, seen=()):
         return any(
-            neighbour == destination or (neighbour not in seen and reaches(neighbour, destination, (*seen, neighbour)))
+            neighbour == destination
+            or (neighbour not in seen and reaches(neighbour, destination, (*seen, neighbour)))
             for neighbour in graph.get(source, {})
         )
 
@@ -254,7 +255,9 @@ def test_the_checks_catch_a_cycle_hidden_inside_a_function(toy_package):
     _write(
         toy_package,
         "model.py",
-        "def from_preset(name):\n    from keras_siglip.presets import load\n\n    return load(name)\n",
+        "def from_preset(name):\n"
+        "    from keras_siglip.presets import load\n\n"
+        "    return load(name)\n",
     )
     (cycle,) = cycles(part_graph(toy_package))
     assert cycle == [

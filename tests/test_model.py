@@ -33,7 +33,9 @@ def test_logits_are_the_maths_on_the_encoders(rng):
     randomize(model.image_encoder, rng)
     randomize(model.text_encoder, rng)
     inputs = random_batch(rng, 5)
-    image_embeddings = unit(reference.image_encoder(inputs["images"].astype(np.float64), model.image_encoder))
+    image_embeddings = unit(
+        reference.image_encoder(inputs["images"].astype(np.float64), model.image_encoder)
+    )
     text_embeddings = unit(reference.text_encoder(inputs["token_ids"], model.text_encoder))
     expected = math.exp(1.3) * image_embeddings @ text_embeddings.T - 2.0
     np.testing.assert_allclose(as_numpy(model(inputs)), expected, rtol=1e-4, atol=1e-4)
@@ -72,7 +74,10 @@ def test_softmax_loss_option(rng):
     model = pico()
     model.compile(loss="softmax")
     inputs = random_batch(rng, 6)
-    embeddings = (as_numpy(model.encode_images(inputs["images"])), as_numpy(model.encode_texts(inputs["token_ids"])))
+    embeddings = (
+        as_numpy(model.encode_images(inputs["images"])),
+        as_numpy(model.encode_texts(inputs["token_ids"])),
+    )
     np.testing.assert_allclose(
         float(model.compute_loss(y_pred=model(inputs))),
         numpy_softmax_loss(*embeddings, math.log(10.0)),
@@ -108,22 +113,34 @@ def test_temperature_and_bias_learning_rate_multiplier(rng, multiplier):
     as far, the other weights (no decay here) by the plain rate."""
     model = pico()
     model.compile(
-        learning_rate=1e-3, weight_decay=0.0, gradient_clip_norm=None,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        gradient_clip_norm=None,
         temperature_and_bias_learning_rate_multiplier=multiplier,
     )
     variables = model.trainable_variables
     before = [as_numpy(v) for v in variables]
     # Bounded away from zero, where Adam's epsilon would matter.
-    gradients = [(rng.choice([-1, 1], v.shape) * rng.uniform(0.5, 1.5, v.shape)).astype("float32") for v in variables]
+    gradients = [
+        (rng.choice([-1, 1], v.shape) * rng.uniform(0.5, 1.5, v.shape)).astype("float32")
+        for v in variables
+    ]
     model.optimizer.apply([keras.ops.convert_to_tensor(g) for g in gradients], variables)
     for variable, old, gradient in zip(variables, before, gradients):
-        rate = 1e-3 * (multiplier if variable.path in ("siglip/log_temperature", "siglip/bias") else 1.0)
+        rate = 1e-3 * (
+            multiplier if variable.path in ("siglip/log_temperature", "siglip/bias") else 1.0
+        )
         # Adam's epsilon (1e-7) against gradients of order 1 leaves a relative 1e-6 or so.
-        np.testing.assert_allclose(as_numpy(variable), old - rate * np.sign(gradient), rtol=0, atol=1e-6 * rate / 1e-3)
+        np.testing.assert_allclose(
+            as_numpy(variable), old - rate * np.sign(gradient), rtol=0, atol=1e-6 * rate / 1e-3
+        )
     if multiplier != 1.0:
         # Saved with the model's compile config: the optimizer carries the multipliers.
         restored = keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer))
-        assert restored.learning_rate_multipliers == {"siglip/log_temperature": 10.0, "siglip/bias": 10.0}
+        assert restored.learning_rate_multipliers == {
+            "siglip/log_temperature": 10.0,
+            "siglip/bias": 10.0,
+        }
 
 
 def test_compile_rejects_bad_settings():
@@ -134,9 +151,14 @@ def test_compile_rejects_bad_settings():
         model.compile(warmup_steps=10)
     with pytest.raises(ValueError, match="Unknown loss 'l2'"):
         model.compile(loss="l2")
-    with pytest.raises(ValueError, match="`temperature_and_bias_learning_rate_multiplier` must be a positive number, got 0"):
+    with pytest.raises(
+        ValueError,
+        match="`temperature_and_bias_learning_rate_multiplier` must be a positive number, got 0",
+    ):
         model.compile(temperature_and_bias_learning_rate_multiplier=0)
-    with pytest.raises(ValueError, match="applies to the default optimizer; with your own `optimizer`"):
+    with pytest.raises(
+        ValueError, match="applies to the default optimizer; with your own `optimizer`"
+    ):
         model.compile(optimizer="adam", temperature_and_bias_learning_rate_multiplier=10)
 
 
@@ -243,13 +265,25 @@ def test_float16_model_trains_without_overflow(rng):
     [
         (lambda x: {**x, "images": x["images"].reshape(8, 16, 48)}, r"got rank 3"),
         (lambda x: {**x, "images": x["images"][..., :1]}, r"3 channels last.*\(8, 16, 16, 1\)"),
-        (lambda x: {**x, "images": np.zeros((8, 24, 24, 3), "float32")}, r"16x16.*\(8, 24, 24, 3\)"),
-        (lambda x: {**x, "images": (x["images"] * 127 + 128).astype("uint8")}, "floats scaled to \\[-1, 1\\]; got dtype uint8"),
+        (
+            lambda x: {**x, "images": np.zeros((8, 24, 24, 3), "float32")},
+            r"16x16.*\(8, 24, 24, 3\)",
+        ),
+        (
+            lambda x: {**x, "images": (x["images"] * 127 + 128).astype("uint8")},
+            "floats scaled to \\[-1, 1\\]; got dtype uint8",
+        ),
         (lambda x: {**x, "token_ids": x["token_ids"][:, :4]}, "fixed length 6 .* got length 4"),
         (lambda x: {**x, "token_ids": x["token_ids"][:, 0]}, r"\(batch, 6\); got rank 1"),
-        (lambda x: {**x, "token_ids": x["token_ids"].astype("float32")}, "must be integers; got dtype float32"),
+        (
+            lambda x: {**x, "token_ids": x["token_ids"].astype("float32")},
+            "must be integers; got dtype float32",
+        ),
         (lambda x: {**x, "token_ids": x["token_ids"] + VOCABULARY}, r"\[0, 40\).*from 4\d to"),
-        (lambda x: {**x, "token_ids": x["token_ids"] - VOCABULARY}, r"\[0, 40\).*from -\d+ to -\d+"),
+        (
+            lambda x: {**x, "token_ids": x["token_ids"] - VOCABULARY},
+            r"\[0, 40\).*from -\d+ to -\d+",
+        ),
         (lambda x: {"images": x["images"]}, r"keys 'images' and 'token_ids'; got \['images'\]"),
     ],
 )
@@ -262,8 +296,18 @@ def test_bad_inputs_get_clear_errors(rng, change, message):
 def test_towers_must_share_the_embedding_size():
     from keras_siglip import ImageEncoder, TextEncoder
 
-    image = ImageEncoder(image_size=16, patch_size=8, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=8)
-    text = TextEncoder(vocabulary_size=10, sequence_length=4, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=8, embedding_dim=6)
+    image = ImageEncoder(
+        image_size=16, patch_size=8, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=8
+    )
+    text = TextEncoder(
+        vocabulary_size=10,
+        sequence_length=4,
+        hidden_dim=8,
+        num_layers=1,
+        num_heads=2,
+        intermediate_dim=8,
+        embedding_dim=6,
+    )
     with pytest.raises(ValueError, match="outputs 8 features but `text_encoder` outputs 6"):
         SigLIP(image, text)
 
@@ -280,7 +324,9 @@ def test_presets_build_and_explain_what_they_cannot_do(monkeypatch):
     from keras_siglip import list_presets
 
     names = list_presets()
-    assert {"siglip_base_patch16_224", "siglip_so400m_patch14_224", "siglip_pico_patch8_32"} <= set(names)
+    assert {"siglip_base_patch16_224", "siglip_so400m_patch14_224", "siglip_pico_patch8_32"} <= set(
+        names
+    )
     model = SigLIP.from_preset("siglip_pico_patch8_32", load_weights=False)
     assert (model.image_size, model.sequence_length) == (32, 16)
     larger = SigLIP.from_preset("siglip_pico_patch8_32", load_weights=False, image_size=48)

@@ -97,13 +97,34 @@ def test_tf_data_batches_are_checked(rng):
 @pytest.mark.parametrize(
     "change,message",
     [
-        (lambda x: {**x, "images": x["images"].reshape(8, 16, 48)}, r"`images` must have shape \(batch, 16, 16, 3\).*got rank 3"),
-        (lambda x: {**x, "images": x["images"][:, None]}, r"`images` must have shape \(batch, 16, 16, 3\).*got rank 5"),
-        (lambda x: {**x, "images": (x["images"] * 127 + 128).astype("uint8")}, "`images` must be floats.*got dtype uint8"),
-        (lambda x: {**x, "token_ids": x["token_ids"][:, 0]}, rf"`token_ids` must have shape \(batch, {LENGTH}\); got rank 1"),
-        (lambda x: {**x, "token_ids": x["token_ids"][..., None]}, rf"`token_ids` must have shape \(batch, {LENGTH}\); got rank 3"),
-        (lambda x: {**x, "token_ids": x["token_ids"].astype("float32")}, "`token_ids` must be integers; got dtype float32"),
-        (lambda x: {**x, "token_ids": x["token_ids"][:5]}, r"one text per image.*got 8 images and 5 texts"),
+        (
+            lambda x: {**x, "images": x["images"].reshape(8, 16, 48)},
+            r"`images` must have shape \(batch, 16, 16, 3\).*got rank 3",
+        ),
+        (
+            lambda x: {**x, "images": x["images"][:, None]},
+            r"`images` must have shape \(batch, 16, 16, 3\).*got rank 5",
+        ),
+        (
+            lambda x: {**x, "images": (x["images"] * 127 + 128).astype("uint8")},
+            "`images` must be floats.*got dtype uint8",
+        ),
+        (
+            lambda x: {**x, "token_ids": x["token_ids"][:, 0]},
+            rf"`token_ids` must have shape \(batch, {LENGTH}\); got rank 1",
+        ),
+        (
+            lambda x: {**x, "token_ids": x["token_ids"][..., None]},
+            rf"`token_ids` must have shape \(batch, {LENGTH}\); got rank 3",
+        ),
+        (
+            lambda x: {**x, "token_ids": x["token_ids"].astype("float32")},
+            "`token_ids` must be integers; got dtype float32",
+        ),
+        (
+            lambda x: {**x, "token_ids": x["token_ids"][:5]},
+            r"one text per image.*got 8 images and 5 texts",
+        ),
         (lambda x: (x["images"], x["token_ids"]), r"keys 'images' and 'token_ids'; got tuple"),
     ],
 )
@@ -117,7 +138,9 @@ def test_bad_shapes_and_dtypes_in_fit_evaluate_predict(rng, change, message, met
 
 def test_call_still_takes_unequal_image_and_text_counts(rng):
     model = pico()
-    logits = model({"images": random_batch(rng, 3)["images"], "token_ids": random_batch(rng, 5)["token_ids"]})
+    logits = model(
+        {"images": random_batch(rng, 3)["images"], "token_ids": random_batch(rng, 5)["token_ids"]}
+    )
     assert tuple(logits.shape) == (3, 5)
 
 

@@ -14,7 +14,12 @@ from helpers import random_batch
 from keras_siglip import SigLIP, SigLIPPreprocessor, SigLIPTokenizer
 from keras_siglip.preprocessing import train_sentencepiece
 
-CORPUS = [f"a {size} {animal} on the {place}" for size in ("big", "small") for animal in ("cat", "dog", "fox") for place in ("grass", "road")]
+CORPUS = [
+    f"a {size} {animal} on the {place}"
+    for size in ("big", "small")
+    for animal in ("cat", "dog", "fox")
+    for place in ("grass", "road")
+]
 
 # The tiny model at the sizes these presets use.
 pico = functools.partial(pico_model, image_size=16, sequence_length=8)
@@ -35,9 +40,17 @@ def test_round_trip_gives_the_same_logits_and_preprocessing(tmp_path, tokenizer,
     model.bias.assign(-3.5)
     preprocessor = SigLIPPreprocessor(tokenizer, image_size=16)
     path = str(tmp_path / "preset")
-    model.save_to_preset(path, preprocessor=preprocessor, description="a test", metadata={"steps": 3})
+    model.save_to_preset(
+        path, preprocessor=preprocessor, description="a test", metadata={"steps": 3}
+    )
 
-    expected_files = {"config.json", "metadata.json", "model.weights.h5", "preprocessor.json", "tokenizer.json"}
+    expected_files = {
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+        "preprocessor.json",
+        "tokenizer.json",
+    }
     assert expected_files <= set(os.listdir(path))
     assert os.path.isfile(os.path.join(path, "assets", "tokenizer", "vocabulary.spm"))
     with open(os.path.join(path, "metadata.json")) as handle:
@@ -46,10 +59,14 @@ def test_round_trip_gives_the_same_logits_and_preprocessing(tmp_path, tokenizer,
     assert metadata["description"] == "a test" and metadata["steps"] == 3
 
     restored = SigLIP.from_preset(path)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(inputs)), keras.ops.convert_to_numpy(model(inputs)))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(restored(inputs)), keras.ops.convert_to_numpy(model(inputs))
+    )
     assert float(keras.ops.convert_to_numpy(restored.bias)) == -3.5
     texts = ["a big cat on the road", "A small FOX!"]
-    np.testing.assert_array_equal(SigLIPPreprocessor.from_preset(path)({"texts": texts})["token_ids"], tokenizer(texts))
+    np.testing.assert_array_equal(
+        SigLIPPreprocessor.from_preset(path)({"texts": texts})["token_ids"], tokenizer(texts)
+    )
 
     fresh = SigLIP.from_preset(path, load_weights=False)
     assert fresh.count_params() == model.count_params()
@@ -69,7 +86,9 @@ def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path, inputs):
         handle.visit(names.append)
     assert names and not any(name.startswith("optimizer") for name in names)
     restored = SigLIP.from_preset(path)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(inputs)), keras.ops.convert_to_numpy(model(inputs)))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(restored(inputs)), keras.ops.convert_to_numpy(model(inputs))
+    )
 
 
 def test_missing_and_corrupt_files_are_named(tmp_path, inputs):
@@ -77,7 +96,9 @@ def test_missing_and_corrupt_files_are_named(tmp_path, inputs):
     pico().save_to_preset(path)
 
     os.remove(os.path.join(path, "model.weights.h5"))
-    with pytest.raises(FileNotFoundError, match="has no model.weights.h5; pass `load_weights=False`"):
+    with pytest.raises(
+        FileNotFoundError, match="has no model.weights.h5; pass `load_weights=False`"
+    ):
         SigLIP.from_preset(path)
 
     with open(os.path.join(path, "model.weights.h5"), "wb") as handle:
@@ -107,24 +128,35 @@ def test_weights_of_another_shape_are_named_with_both_shapes(tmp_path):
     other = str(tmp_path / "other")
     pico(vocabulary_size=55).save_to_preset(other)
     shutil.copy(os.path.join(other, "model.weights.h5"), os.path.join(path, "model.weights.h5"))
-    with pytest.raises(ValueError, match=r"embedding/vars/0 has shape \(55, 64\) in the file but \(40, 64\) in the model"):
+    with pytest.raises(
+        ValueError,
+        match=r"embedding/vars/0 has shape \(55, 64\) in the file but \(40, 64\) in the model",
+    ):
         SigLIP.from_preset(path)
 
 
 def test_a_preprocessor_that_does_not_fit_the_model_is_refused(tmp_path, tokenizer):
     model = pico()
-    with pytest.raises(ValueError, match="resizes images to 32 pixels but the image tower takes 16"):
-        model.save_to_preset(str(tmp_path / "a"), preprocessor=SigLIPPreprocessor(tokenizer, image_size=32))
+    with pytest.raises(
+        ValueError, match="resizes images to 32 pixels but the image tower takes 16"
+    ):
+        model.save_to_preset(
+            str(tmp_path / "a"), preprocessor=SigLIPPreprocessor(tokenizer, image_size=32)
+        )
     long_text = SigLIPTokenizer(tokenizer.proto, sequence_length=12)
     with pytest.raises(ValueError, match="pads text to 12 tokens but the text tower takes 8"):
-        model.save_to_preset(str(tmp_path / "b"), preprocessor=SigLIPPreprocessor(long_text, image_size=16))
+        model.save_to_preset(
+            str(tmp_path / "b"), preprocessor=SigLIPPreprocessor(long_text, image_size=16)
+        )
     with pytest.raises(ValueError, match="fixes the architecture; arguments \\['image_size'\\]"):
         model.save_to_preset(str(tmp_path / "c"))
         SigLIP.from_preset(str(tmp_path / "c"), image_size=32)
 
 
 def test_preprocessor_from_preset_explains_builtin_names_and_bad_paths(tmp_path):
-    with pytest.raises(ValueError, match="builtin architecture without weights.*carries no tokenizer"):
+    with pytest.raises(
+        ValueError, match="builtin architecture without weights.*carries no tokenizer"
+    ):
         SigLIPPreprocessor.from_preset("siglip_pico_patch8_32")
     with pytest.raises(ValueError, match="Unknown preset .*nowhere.*no existing local path"):
         SigLIPPreprocessor.from_preset(str(tmp_path / "nowhere"))
@@ -149,9 +181,13 @@ def test_a_failed_save_leaves_the_earlier_preset_untouched(tmp_path, inputs, mon
         pico().save_to_preset(path, metadata={"run": "bad"})
     after = {name: open(os.path.join(path, name), "rb").read() for name in os.listdir(path)}
     assert after == before
-    assert not [name for name in os.listdir(tmp_path) if name != "preset"], "scratch directory left behind"
+    assert not [name for name in os.listdir(tmp_path) if name != "preset"], (
+        "scratch directory left behind"
+    )
     monkeypatch.undo()
-    np.testing.assert_array_equal(SigLIP.from_preset(path).predict(inputs, verbose=0), good.predict(inputs, verbose=0))
+    np.testing.assert_array_equal(
+        SigLIP.from_preset(path).predict(inputs, verbose=0), good.predict(inputs, verbose=0)
+    )
 
 
 def test_a_new_save_replaces_the_old_preset_files_and_keeps_other_files(tmp_path, tokenizer):
@@ -160,7 +196,12 @@ def test_a_new_save_replaces_the_old_preset_files_and_keeps_other_files(tmp_path
     with open(os.path.join(path, "notes.txt"), "w") as handle:
         handle.write("mine")
     pico().save_to_preset(path)
-    assert sorted(os.listdir(path)) == ["config.json", "metadata.json", "model.weights.h5", "notes.txt"]
+    assert sorted(os.listdir(path)) == [
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+        "notes.txt",
+    ]
     with pytest.raises(FileNotFoundError, match="preprocessor.json' does not exist"):
         SigLIPPreprocessor.from_preset(path)
 
@@ -221,7 +262,10 @@ def test_a_killed_save_leaves_the_old_or_the_new_preset(tmp_path, inputs):
     expected = {name: model.get_weights() for name, model in (("old", old), ("new", new))}
     server = subprocess.Popen(
         [sys.executable, "-c", SAVER, sources["old"], sources["new"], str(tmp_path / "timing")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "KERAS_BACKEND": "numpy"},
     )
     generator = random.Random(24)
@@ -242,10 +286,14 @@ def test_a_killed_save_leaves_the_old_or_the_new_preset(tmp_path, inputs):
             assert server.stdout.readline().strip() == "reaped"
             loaded = SigLIP.from_preset(target).get_weights()
             matches = [
-                name for name, weights in expected.items()
-                if len(weights) == len(loaded) and all(np.array_equal(a, b) for a, b in zip(weights, loaded))
+                name
+                for name, weights in expected.items()
+                if len(weights) == len(loaded)
+                and all(np.array_equal(a, b) for a, b in zip(weights, loaded))
             ]
-            assert len(matches) == 1, f"trial {trial}: {target} holds neither the old nor the new preset"
+            assert len(matches) == 1, (
+                f"trial {trial}: {target} holds neither the old nor the new preset"
+            )
             with open(os.path.join(target, "metadata.json")) as handle:
                 assert json.load(handle)["description"] == matches[0], f"trial {trial}: mixed files"
             found.append(matches[0])
@@ -265,7 +313,9 @@ def test_a_save_recovers_from_a_kill_between_the_two_renames(tmp_path, inputs, m
     # The two-rename fallback, killed after its first rename: no `path`, a backup.
     os.rename(path, str(tmp_path / ".preset.preset-backup"))
     restored = SigLIP.from_preset(path)
-    np.testing.assert_array_equal(restored.predict(inputs, verbose=0), old.predict(inputs, verbose=0))
+    np.testing.assert_array_equal(
+        restored.predict(inputs, verbose=0), old.predict(inputs, verbose=0)
+    )
     assert os.listdir(tmp_path) == ["preset"]
 
     # The fallback itself, on systems without renameat2, swaps complete presets too.
@@ -274,7 +324,9 @@ def test_a_save_recovers_from_a_kill_between_the_two_renames(tmp_path, inputs, m
     with open(os.path.join(path, "notes.txt"), "w") as handle:
         handle.write("mine")
     new.save_to_preset(path)
-    np.testing.assert_array_equal(SigLIP.from_preset(path).predict(inputs, verbose=0), new.predict(inputs, verbose=0))
+    np.testing.assert_array_equal(
+        SigLIP.from_preset(path).predict(inputs, verbose=0), new.predict(inputs, verbose=0)
+    )
     assert sorted(os.listdir(tmp_path)) == ["preset"]
     assert open(os.path.join(path, "notes.txt")).read() == "mine"
 
@@ -303,7 +355,9 @@ class _Crash(BaseException):
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two_renames"])
-def test_a_save_stopped_at_any_file_operation_leaves_the_old_or_the_new_preset(tmp_path, monkeypatch, exchange):
+def test_a_save_stopped_at_any_file_operation_leaves_the_old_or_the_new_preset(
+    tmp_path, monkeypatch, exchange
+):
     import shutil as shutil_module
 
     from keras_siglip.presets import directory
@@ -315,7 +369,11 @@ def test_a_save_stopped_at_any_file_operation_leaves_the_old_or_the_new_preset(t
     source = str(tmp_path / "source")
     old.save_to_preset(source, description="old")
     operations = [
-        (os, "rename"), (os, "replace"), (os, "remove"), (os, "link"), (shutil_module, "rmtree"),
+        (os, "rename"),
+        (os, "replace"),
+        (os, "remove"),
+        (os, "link"),
+        (shutil_module, "rmtree"),
         (directory, "_exchange"),
     ]
     originals = {name: getattr(module, name) for module, name in operations}
@@ -325,7 +383,7 @@ def test_a_save_stopped_at_any_file_operation_leaves_the_old_or_the_new_preset(t
         shutil.copytree(source, target)
         calls = [0]
 
-        def counted(name, stop_at=step):
+        def counted(name, stop_at=step, calls=calls):
             def operation(*args, **kwargs):
                 calls[0] += 1
                 if calls[0] == stop_at + 1:
@@ -368,9 +426,13 @@ def test_a_model_with_non_finite_weights_is_refused_unless_allowed(tmp_path, inp
     kernel.assign(values)
     with pytest.raises(ValueError, match=r"2 variable\(s\).*NaN or infinite") as error:
         bad.save_to_preset(path)
-    assert bad.bias.path in str(error.value) and f"{kernel.path} (3 of {values.size})" in str(error.value)
+    assert bad.bias.path in str(error.value) and f"{kernel.path} (3 of {values.size})" in str(
+        error.value
+    )
     assert "allow_non_finite=True" in str(error.value)
-    np.testing.assert_array_equal(SigLIP.from_preset(path).predict(inputs, verbose=0), good.predict(inputs, verbose=0))
+    np.testing.assert_array_equal(
+        SigLIP.from_preset(path).predict(inputs, verbose=0), good.predict(inputs, verbose=0)
+    )
 
     bad.save_to_preset(path, allow_non_finite=True)
     assert np.isnan(float(keras.ops.convert_to_numpy(SigLIP.from_preset(path).bias)))

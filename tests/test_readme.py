@@ -54,8 +54,12 @@ def tiny_preset(tmp_path_factory):
     """A Pico/8 preset with a SentencePiece tokenizer that knows the README's words."""
     keras.utils.set_random_seed(0)
     words = [
-        "a photo of a cat", "this is a photo of a dog", "a bird in the sky",
-        "a dog on a beach", "a cat on the grass", "birds and dogs and cats",
+        "a photo of a cat",
+        "this is a photo of a dog",
+        "a bird in the sky",
+        "a dog on a beach",
+        "a cat on the grass",
+        "birds and dogs and cats",
     ]
     tokenizer = SigLIPTokenizer(train_sentencepiece(words * 4, 24), sequence_length=8)
     model = SigLIP.from_variant(
@@ -98,10 +102,7 @@ def test_readme_cli_command_parses_and_runs(command, tmp_path, monkeypatch, tiny
     if arguments[0] not in RUN_END_TO_END:
         parser.parse_args(arguments)  # exits (fails the test) on an unknown flag
         return
-    arguments = [
-        tiny_preset if re.fullmatch(OFFICIAL_NAMES, word) else word
-        for word in arguments
-    ]
+    arguments = [tiny_preset if re.fullmatch(OFFICIAL_NAMES, word) else word for word in arguments]
     try:
         code = cli.main(arguments)
     except SystemExit as exit:  # --version exits through argparse

@@ -40,12 +40,23 @@ from keras_siglip.training.run_directory import (
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The embedded data at its smallest, a model at its smallest.
 TINY = ["--batch-size", "24", "--held-out", "40", "--eval-augmentations", "0"]
-SCRATCH = ["--variant", "Pico/8", "--image-size", "16", "--vocabulary-size", "300", "--sequence-length", "12"]
+SCRATCH = [
+    "--variant",
+    "Pico/8",
+    "--image-size",
+    "16",
+    "--vocabulary-size",
+    "300",
+    "--sequence-length",
+    "12",
+]
 WORDS = ["red", "blue", "green", "cat", "dog", "bird", "fish", "tree", "big", "small"]
 
 
 def tiny_preset(path, captions=("a red cat", "a blue dog", "the digit seven", "a smiling face")):
-    tokenizer = SigLIPTokenizer(train_sentencepiece(list(captions) * 20, 60, hard_vocab_limit=False), 12)
+    tokenizer = SigLIPTokenizer(
+        train_sentencepiece(list(captions) * 20, 60, hard_vocab_limit=False), 12
+    )
     preprocessor = SigLIPPreprocessor(tokenizer, image_size=16)
     model = SigLIP.from_variant(
         "Pico/8", image_size=16, sequence_length=12, vocabulary_size=tokenizer.vocabulary_size
@@ -90,13 +101,13 @@ def tiny_corpus(folder, count=64):
 
 
 @pytest.mark.slow
-
 def assert_cli_error(capsys, arguments, pattern):
     """`keras-siglip ARGUMENTS` fails with status 2 and one stderr line matching `pattern`."""
     capsys.readouterr()
     assert cli.main(arguments) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and re.search(pattern, error), error
+
 
 def test_fine_tunes_from_a_preset_with_a_locked_image_tower(tmp_path, record_fit, capsys):
     preset = tmp_path / "preset"
@@ -109,9 +120,25 @@ def test_fine_tunes_from_a_preset_with_a_locked_image_tower(tmp_path, record_fit
     assert image and text
     tiny_corpus(tmp_path / "corpus")
     output = str(tmp_path / "run")
-    args = ["train", "--init-from", str(preset), "--locked-towers", "image", "--steps", "3",
-            "--data", str(tmp_path / "corpus"), "--batch-size", "8", "--validation-fraction", "0",
-            "--shuffle-buffer", "16", "--output-dir", output]
+    args = [
+        "train",
+        "--init-from",
+        str(preset),
+        "--locked-towers",
+        "image",
+        "--steps",
+        "3",
+        "--data",
+        str(tmp_path / "corpus"),
+        "--batch-size",
+        "8",
+        "--validation-fraction",
+        "0",
+        "--shuffle-buffer",
+        "16",
+        "--output-dir",
+        output,
+    ]
     assert cli.main(args) == 0
 
     (before_training,) = record_fit
@@ -140,10 +167,24 @@ def test_fine_tuning_refuses_settings_that_contradict_the_preset(tmp_path, capsy
     preset = tmp_path / "preset"
     tiny_preset(preset)
     common = ["train", "--init-from", str(preset), "--output-dir", str(tmp_path / "run")]
-    assert_cli_error(capsys, common + ["--image-size", "32"], r"--init-from: --image-size 32 contradicts the preset's image size 16")
-    assert_cli_error(capsys, common + ["--sequence-length", "64"], r"--sequence-length 64 contradicts the preset's text length 12")
-    assert_cli_error(capsys, common + ["--variant", "Pico/8"], "--variant cannot be given with --init-from")
-    assert_cli_error(capsys, ["train", "--locked-towers", "image", "--output-dir", str(tmp_path / "run")], "--locked-towers locks a pretrained tower .* needs --init-from")
+    assert_cli_error(
+        capsys,
+        common + ["--image-size", "32"],
+        r"--init-from: --image-size 32 contradicts the preset's image size 16",
+    )
+    assert_cli_error(
+        capsys,
+        common + ["--sequence-length", "64"],
+        r"--sequence-length 64 contradicts the preset's text length 12",
+    )
+    assert_cli_error(
+        capsys, common + ["--variant", "Pico/8"], "--variant cannot be given with --init-from"
+    )
+    assert_cli_error(
+        capsys,
+        ["train", "--locked-towers", "image", "--output-dir", str(tmp_path / "run")],
+        "--locked-towers locks a pretrained tower .* needs --init-from",
+    )
     # The same values as the preset's are accepted (refused later only for the missing run).
     args = cli.build_parser().parse_args(common + ["--image-size", "16", "--locked-towers", "text"])
     assert args.image_size == 16 and args.locked_towers == "text" and args.variant is None
@@ -168,14 +209,32 @@ sys.exit(cli.main(sys.argv[1:]))
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_total_steps(tmp_path, record_fit, capsys):
     output = str(tmp_path / "run")
-    args = ["train", "--steps", "5", "--checkpoint-every", "2", "--keep-checkpoints", "2",
-            "--output-dir", output] + TINY + SCRATCH
+    args = (
+        [
+            "train",
+            "--steps",
+            "5",
+            "--checkpoint-every",
+            "2",
+            "--keep-checkpoints",
+            "2",
+            "--output-dir",
+            output,
+        ]
+        + TINY
+        + SCRATCH
+    )
     script = tmp_path / "killed_run.py"
     script.write_text(KILL_AFTER_FIRST_CHECKPOINT)
     environment = {**os.environ, "PYTHONPATH": ROOT, "KERAS_BACKEND": keras.backend.backend()}
     killed = subprocess.run(
-        [sys.executable, str(script), *args], env=environment, cwd=ROOT, capture_output=True,
-        text=True, timeout=300, check=False,
+        [sys.executable, str(script), *args],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert [checkpoint.step for checkpoint in list_checkpoints(checkpoint_directory(output))] == [2]
@@ -200,43 +259,74 @@ def test_a_killed_run_resumes_to_the_same_total_steps(tmp_path, record_fit, caps
     assert "already took its 5 steps" in capsys.readouterr().out
     assert len(record_fit) == calls and read_metrics(output) == metrics
     # Other settings than the checkpointed run's are refused by name.
-    assert_cli_error(capsys, [a if a != "5" else "9" for a in args] + ["--resume"], r"--resume: .* other settings: --steps 5 there, 9 now")
+    assert_cli_error(
+        capsys,
+        [a if a != "5" else "9" for a in args] + ["--resume"],
+        r"--resume: .* other settings: --steps 5 there, 9 now",
+    )
 
 
 def test_resume_and_fresh_runs_check_the_checkpoints(tmp_path, capsys):
     output = tmp_path / "run"
-    assert_cli_error(capsys, ["train", "--resume", "--output-dir", str(output)], "--resume: .* holds no checkpoint to resume")
+    assert_cli_error(
+        capsys,
+        ["train", "--resume", "--output-dir", str(output)],
+        "--resume: .* holds no checkpoint to resume",
+    )
     assert not os.path.exists(output / LOCK_FILE), "the lock is released on errors too"
     model = SigLIP.from_variant("Pico/8", image_size=16, sequence_length=4, vocabulary_size=20)
     model.compile()
     save_checkpoint(model, checkpoint_directory(output), 3, arguments={"steps": 7})
-    assert_cli_error(capsys, ["train", "--output-dir", str(output)], "--output-dir .* holds checkpoints of an earlier run .* pass --resume")
-    assert_cli_error(capsys, ["train", "--resume", "--output-dir", str(output)], "--resume: .* other settings: --steps 7 there, 1800 now")
+    assert_cli_error(
+        capsys,
+        ["train", "--output-dir", str(output)],
+        "--output-dir .* holds checkpoints of an earlier run .* pass --resume",
+    )
+    assert_cli_error(
+        capsys,
+        ["train", "--resume", "--output-dir", str(output)],
+        "--resume: .* other settings: --steps 7 there, 1800 now",
+    )
 
 
 def test_the_output_directory_is_checked_and_locked_before_training(tmp_path, capsys):
     output = tmp_path / "run"
     output.mkdir()
     (output / LOCK_FILE).write_text(f"{os.getpid()}\n")
-    assert_cli_error(capsys, ["train", "--output-dir", str(output)], rf"--output-dir .* is in use by another run \(process {os.getpid()},")
+    assert_cli_error(
+        capsys,
+        ["train", "--output-dir", str(output)],
+        rf"--output-dir .* is in use by another run \(process {os.getpid()},",
+    )
     assert (output / LOCK_FILE).read_text() == f"{os.getpid()}\n", "the holder's lock stays"
     a_file = tmp_path / "file"
     a_file.write_text("notes")
-    assert_cli_error(capsys, ["train", "--output-dir", str(a_file)], "--output-dir .* exists and is not a directory")
+    assert_cli_error(
+        capsys,
+        ["train", "--output-dir", str(a_file)],
+        "--output-dir .* exists and is not a directory",
+    )
     assert a_file.read_text() == "notes"
 
 
 def test_a_stale_lock_is_taken_over_and_the_lock_released(tmp_path):
     finished = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     dead_pid = int(finished.stdout)
     (tmp_path / LOCK_FILE).write_text(f"{dead_pid}\n")
     run_directory = RunDirectory(tmp_path)
-    with pytest.warns(UserWarning, match=f"stale lock .* of process {dead_pid}, which no longer runs"):
+    with pytest.warns(
+        UserWarning, match=f"stale lock .* of process {dead_pid}, which no longer runs"
+    ):
         run_directory.acquire()
     assert (tmp_path / LOCK_FILE).read_text() == f"{os.getpid()}\n"
-    with pytest.raises(OutputDirectoryError, match=f"in use by another run \\(process {os.getpid()}"):
+    with pytest.raises(
+        OutputDirectoryError, match=f"in use by another run \\(process {os.getpid()}"
+    ):
         RunDirectory(tmp_path).acquire()
     run_directory.release()
     assert not (tmp_path / LOCK_FILE).exists()
@@ -251,9 +341,13 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_earlier_preset(tmp_path):
     tiny_preset(output)
     before = directory_bytes(output)
     args = cli.build_parser().parse_args(
-        ["train", "--steps", "6", "--learning-rate", "1e30", "--output-dir", str(output)] + TINY + SCRATCH
+        ["train", "--steps", "6", "--learning-rate", "1e30", "--output-dir", str(output)]
+        + TINY
+        + SCRATCH
     )
-    with pytest.raises(NonFiniteTrainingError, match=r"(The loss became nan at step \d|weights hold NaN)") as error:
+    with pytest.raises(
+        NonFiniteTrainingError, match=r"(The loss became nan at step \d|weights hold NaN)"
+    ) as error:
         cli.train(args)
     assert 1 <= error.value.step <= 6
     assert directory_bytes(output) == before, "the earlier preset is byte-for-byte unchanged"
@@ -285,14 +379,39 @@ def test_validation_holds_out_pairs_of_the_corpus(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(HoldOut, "keep", recording_keep)
     output = str(tmp_path / "run")
     status = cli.main(
-        ["train", "--data", str(corpus), "--validation-fraction", str(fraction), "--steps", "3",
-         "--batch-size", "8", "--shuffle-buffer", "20", "--variant", "Pico/8", "--image-size", "16",
-         "--vocabulary-size", "40", "--sequence-length", "8", "--output-dir", output]
+        [
+            "train",
+            "--data",
+            str(corpus),
+            "--validation-fraction",
+            str(fraction),
+            "--steps",
+            "3",
+            "--batch-size",
+            "8",
+            "--shuffle-buffer",
+            "20",
+            "--variant",
+            "Pico/8",
+            "--image-size",
+            "16",
+            "--vocabulary-size",
+            "40",
+            "--sequence-length",
+            "8",
+            "--output-dir",
+            output,
+        ]
     )
     assert status == 0
     metrics = read_metrics(output)
     assert metrics["validation_samples"] == len(held_out)
-    for key in ("validation_i2t_recall@1", "validation_t2i_recall@1", "validation_i2t_recall@5", "validation_t2i_recall@5"):
+    for key in (
+        "validation_i2t_recall@1",
+        "validation_t2i_recall@1",
+        "validation_i2t_recall@5",
+        "validation_t2i_recall@5",
+    ):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["validation_i2t_recall@5"] >= metrics["validation_i2t_recall@1"]
     assert "zero_shot_top1" not in metrics, "the embedded evaluation is off with --data"

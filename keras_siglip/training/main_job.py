@@ -221,7 +221,10 @@ def _run_locked(config):
         )
         try:
             model.fit(
-                dataset, shuffle=False, verbose=0, callbacks=callbacks,
+                dataset,
+                shuffle=False,
+                verbose=0,
+                callbacks=callbacks,
                 **resume_fit_arguments(config.steps, resumed_step),
             )
         except tf.errors.OpError as error:

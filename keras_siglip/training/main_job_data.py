@@ -105,8 +105,13 @@ def training_batches(config, data, preprocessor, hold_out, checkpoint):
     seed = config.seed if resumed_step == 0 else seed
     try:
         dataset = open_corpus(
-            config.data, preprocessor, config.batch_size, image_root=config.image_root,
-            shuffle_buffer=config.shuffle_buffer, repeat=True, seed=seed,
+            config.data,
+            preprocessor,
+            config.batch_size,
+            image_root=config.image_root,
+            shuffle_buffer=config.shuffle_buffer,
+            repeat=True,
+            seed=seed,
             keep=hold_out.keep if hold_out is not None else None,
         )
     except (ValueError, FileNotFoundError, ImportError) as error:
@@ -120,10 +125,14 @@ def validation_dataset(config, preprocessor, hold_out):
     source = config.validation_data or config.data
     try:
         return open_corpus(
-            source, preprocessor, VALIDATION_BATCH_SIZE,
+            source,
+            preprocessor,
+            VALIDATION_BATCH_SIZE,
             image_root=config.image_root if not config.validation_data else None,
             keep=hold_out.is_validation if hold_out is not None else None,
-            repeat=False, shuffle_buffer=0, drop_remainder=False,
+            repeat=False,
+            shuffle_buffer=0,
+            drop_remainder=False,
         )
     except (ValueError, FileNotFoundError, ImportError) as error:
         name = "validation_data" if config.validation_data else "data"

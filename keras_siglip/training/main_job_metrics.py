@@ -127,12 +127,10 @@ def _print_embedded_report(metrics):
     ):
         keys = sorted(key for key in metrics if key.startswith(prefix + "_") and "recall@" in key)
         if keys and metrics[prefix + "_items"] < candidates:  # a line only when the names split
-            values = ", ".join(f"{key[len(prefix) + 1:]} {metrics[key]:.1%}" for key in keys)
+            values = ", ".join(f"{key[len(prefix) + 1 :]} {metrics[key]:.1%}" for key in keys)
             print(f"  {metrics[prefix + '_items']} names with {words}: {values}")
     if metrics["eval_augmentations"]:
-        single = ", ".join(
-            f"{key} {metrics['single_view_' + key]:.1%}" for key in SINGLE_VIEW_KEYS
-        )
+        single = ", ".join(f"{key} {metrics['single_view_' + key]:.1%}" for key in SINGLE_VIEW_KEYS)
         print(
             f"Each held-out image was embedded as the mean of it and "
             f"{metrics['eval_augmentations']} copies augmented as in training; "

@@ -45,7 +45,8 @@ def checkpoint_to_resume(config):
         return None
     if checkpoint is None:
         raise ConfigError(
-            "{resume}: " + literal(f"{directory!r} holds no checkpoint to resume")
+            "{resume}: "
+            + literal(f"{directory!r} holds no checkpoint to resume")
             + " (a run writes them with {checkpoint_every})."
         )
     stored = checkpoint.arguments or {}
@@ -73,8 +74,7 @@ def train_preprocessor(config, data, corpus_texts):
         if corpus_texts is None:
             corpus_texts = vocabulary_corpus_captions(config)
         print(
-            f"  read {len(corpus_texts):,} captions of the corpus {config.data} "
-            "for the vocabulary"
+            f"  read {len(corpus_texts):,} captions of the corpus {config.data} for the vocabulary"
         )
         captions = corpus_texts + captions
     vocabulary = train_sentencepiece(captions, vocabulary_size, hard_vocab_limit=False)
