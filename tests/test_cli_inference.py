@@ -366,16 +366,3 @@ def test_console_entry_point_prints_the_version():
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout == f"keras-siglip {__version__}\n"
-
-
-def test_readme_commands_parse():
-    """The README's classify, embed, search and presets lines use flags that exist."""
-    import shlex
-
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as file:
-        lines = [line.strip() for line in file if line.startswith("keras-siglip ")]
-    ours = [line for line in lines if line.split()[1] in ("classify", "embed", "search", "presets")]
-    assert ours, "the README shows none of the inference commands"
-    for line in ours:
-        args = cli.build_parser().parse_args(shlex.split(line, comments=True)[1:])
-        assert args.command == line.split()[1]
