@@ -4,6 +4,11 @@ on `sys.path`."""
 
 from keras_siglip import SigLIP
 
+# `keras-siglip train` flags for a tiny model trained from scratch in CLI tests.
+TINY_MODEL = [
+    "--variant", "Pico/8", "--image-size", "16", "--vocabulary-size", "300",
+    "--sequence-length", "12",
+]  # fmt: skip
 # The tiny model's sizes: Pico/8 on 16-pixel images, texts of 6 ids out of 40.
 IMAGE_SIZE, LENGTH, VOCABULARY = 16, 6, 40
 

@@ -7,6 +7,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from helpers import TINY_MODEL
 
 from keras_siglip import SigLIP, cli
 from keras_siglip.data.corpus import REASONS
@@ -43,14 +44,7 @@ def test_train_smoke_run_writes_a_loadable_preset_and_metrics(tmp_path, capsys, 
             "3",
             "--batch-size",
             "24",
-            "--variant",
-            "Pico/8",
-            "--image-size",
-            "16",
-            "--vocabulary-size",
-            "300",
-            "--sequence-length",
-            "12",
+            *TINY_MODEL,
             "--held-out",
             "40",
             "--output-dir",
@@ -299,14 +293,7 @@ def test_train_on_an_exported_corpus(tmp_path, capsys, monkeypatch):
             "3",
             "--batch-size",
             "24",
-            "--variant",
-            "Pico/8",
-            "--image-size",
-            "16",
-            "--vocabulary-size",
-            "300",
-            "--sequence-length",
-            "12",
+            *TINY_MODEL,
             "--output-dir",
             output,
             "--eval-embedded",

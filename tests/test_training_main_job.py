@@ -16,6 +16,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from helpers import TINY_MODEL
 
 from keras_siglip import SigLIP, cli
 from keras_siglip.data import write_corpus
@@ -40,16 +41,7 @@ from keras_siglip.training.run_directory import (
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The embedded data at its smallest, a model at its smallest.
 TINY = ["--batch-size", "24", "--held-out", "40", "--eval-augmentations", "0"]
-SCRATCH = [
-    "--variant",
-    "Pico/8",
-    "--image-size",
-    "16",
-    "--vocabulary-size",
-    "300",
-    "--sequence-length",
-    "12",
-]
+SCRATCH = TINY_MODEL
 WORDS = ["red", "blue", "green", "cat", "dog", "bird", "fish", "tree", "big", "small"]
 
 
