@@ -126,7 +126,7 @@ def test_a_library_bug_keeps_its_traceback(monkeypatch):
     "argv,expected",
     [
         (["--variant", "Huge/9"], "Unknown variant name 'Huge' in 'Huge/9'"),
-        (["--batch-size", "16"], "`--batch-size` must exceed the 20 digit images"),
+        (["--batch-size", "16"], "--batch-size: `batch_size` must exceed the 20 digit images"),
     ],
 )
 def test_train_settings_that_cannot_work_are_one_line(capsys, tmp_path, argv, expected):

@@ -25,7 +25,7 @@ def tokenizer(texts):
 
 @pytest.mark.slow
 def test_callbacks_write_their_metrics_into_the_history_of_fit(rng):
-    model = pico()
+    model = pico(IMAGE_SIZE, LENGTH, VOCABULARY)
     model.compile()
     train, held_out = pairs(rng, 8), pairs(rng, 6)
     labels = np.array([0, 1, 2, 0, 1, 2])

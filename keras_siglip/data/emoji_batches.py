@@ -53,7 +53,7 @@ class TrainingStream:
         self.digits_per_class = digits_per_class
         if batch_size <= self.num_classes * digits_per_class:
             raise ValueError(
-                f"`batch_size` (`--batch-size`) must exceed the "
+                f"`batch_size` must exceed the "
                 f"{self.num_classes * digits_per_class} digit images ({digits_per_class} per "
                 f"class) each batch holds, got {batch_size}."
             )
@@ -71,7 +71,7 @@ class TrainingStream:
         self.num_emoji = min(batch_size - self.num_classes * digits_per_class, len(data.train))
         if self.num_emoji + self.num_classes * digits_per_class < batch_size:
             raise ValueError(
-                f"`batch_size` (`--batch-size`) {batch_size} is more than the "
+                f"`batch_size` {batch_size} is more than the "
                 f"{len(data.train)} training emoji plus {self.num_classes * digits_per_class} "
                 "digits that fit in one batch without repeating an item."
             )

@@ -93,7 +93,10 @@ def validation_hold_out(config):
 def training_batches(config, data, preprocessor, hold_out, checkpoint):
     """`(batches for fit, SkippedSamples or None, data_position function)`."""
     if not config.data:
-        stream = TrainingStream(data, preprocessor, config.batch_size, config.seed)
+        try:
+            stream = TrainingStream(data, preprocessor, config.batch_size, config.seed)
+        except ValueError as error:
+            raise ConfigError("{batch_size}: " + literal(str(error))) from None
         position = checkpoint.data_position.get("stream") if checkpoint is not None else None
         # The stream draws from its own generator, which ResumableBatches records and sets.
         batches = ResumableBatches(lambda rng: stream.batch(), stream.rng, position=position)
