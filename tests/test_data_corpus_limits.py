@@ -85,7 +85,15 @@ def run_python(code, timeout=120):
     accounting, and a hang is a timeout instead of a stuck test run), with only the
     environment it needs: settings that earlier tests leave in this process's
     environment (the CLI's allocator choice, say) must not change what is measured."""
-    kept = ("PATH", "HOME", "KERAS_BACKEND", "PYTHONPATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    kept = (
+        "PATH",
+        "HOME",
+        "KERAS_BACKEND",
+        "PYTHONPATH",
+        "LANG",
+        "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE",
+    )
     environment = {name: os.environ[name] for name in kept if name in os.environ}
     environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return subprocess.run(
