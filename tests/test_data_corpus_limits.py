@@ -124,7 +124,11 @@ def test_a_20000_by_20000_png_is_skipped_undecoded_in_bounded_memory(tmp_path, v
         dataset = webdataset_corpus({path!r}, SigLIPPreprocessor(tokenizer, 8), batch_size=1,
                                     shuffle_buffer=0)
         batches = list(dataset.as_numpy_iterator())
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so it
+        # would report this test process's own peak when that is the larger.
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+        peak = int(line.split()[1]) * 1024
         print(json.dumps({{"batches": len(batches), "counts": dataset.skipped.counts(),
                           "peak": peak}}))
     """,
@@ -262,3 +266,21 @@ def test_a_corpus_that_skips_most_samples_warns_once(tmp_path, preprocessor):
         batches = list(dataset.take(3))
     assert len(batches) == 3
     assert sum("More than half" in str(warning.message) for warning in caught) == 1
+
+
+def test_a_repeated_corpus_stops_after_its_error_and_a_new_iterator_checks_again(
+    tmp_path, preprocessor
+):
+    # After the error the passes end (a pipeline still repeating in the background
+    # could hang the process when its iterator is deleted); iterating again starts
+    # over and fails again instead of ending silently.
+    path = shard(tmp_path / "corrupt.tar", [(b"\x89PNG broken", c) for c in CAPTIONS])
+    dataset = webdataset_corpus(path, preprocessor, batch_size=2, repeat=True)
+    for _ in range(2):
+        iterator = iter(dataset)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="no usable sample"):
+            next(iterator)
+        with pytest.raises(StopIteration):
+            next(iterator)
+        del iterator
+    assert dataset.skipped.counts()["bad_image"] >= 2 * len(CAPTIONS)

@@ -182,6 +182,9 @@ class Settings:
         self.files_in_parallel = files_in_parallel
         self.skipped = skipped if skipped is not None else SkippedSamples()
         self.max_image_pixels = max_image_pixels
+        with tf.device("/CPU:0"):
+            # Set when a pass gave no usable sample: no further pass starts.
+            self.failed = tf.Variable(False, trainable=False, name="corpus_failed")
         # The files being read, for the error when none of them holds a sample:
         # set by the format once it has listed them.
         self.files = []
@@ -305,7 +308,7 @@ class Chunk:
 
 def file_dataset(files, settings):
     """File names (and what goes with them), shuffled as asked (once per pass:
-    `shuffle_and_end` repeats the passes)."""
+    `repeat_passes` repeats the passes)."""
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if settings.shuffle:
         count = len(files[0]) if isinstance(files, tuple) else len(files)
@@ -323,8 +326,7 @@ def interleave(file_names, read_file, file_count, settings):
 
 
 def shuffle_and_end(samples, settings):
-    """Shuffles one pass of raw samples, ends it with a `PASS_END` marker, and
-    repeats the passes as asked.
+    """Shuffles one pass of raw samples and ends it with a `PASS_END` marker.
 
     The marker lets `map_skipping_errors` count failures among the last samples,
     and `check_passes` tell a pass without a usable sample. It follows the shuffle,
@@ -335,8 +337,31 @@ def shuffle_and_end(samples, settings):
             settings.shuffle_buffer, seed=settings.seed, reshuffle_each_iteration=True
         )
     end = {"image": tf.constant(""), "caption": tf.constant(""), "status": tf.constant(PASS_END)}
-    samples = samples.concatenate(tf.data.Dataset.from_tensors(end))
-    return samples.repeat() if settings.repeat else samples
+    return samples.concatenate(tf.data.Dataset.from_tensors(end))
+
+
+def repeat_passes(one_pass, settings):
+    """`one_pass` (read, decoded and checked by `check_passes`) over and over, until a
+    pass gives no usable sample.
+
+    A pass starts only once the previous one has ended, so its check has run: after
+    the error nothing reads on. A pipeline that kept reading in the background after
+    it could not be deleted safely: deleting a `tf.data` iterator waits for its
+    readers, and a reader that runs Python (`from_generator`) waits for the GIL that
+    the deleting thread holds, for ever. Each new iterator starts over (and fails
+    again, instead of ending at once). The shuffle, inside the pass, still draws a
+    new order each pass.
+    """
+    failed = settings.failed
+
+    def going_on(index):
+        return tf.cond(
+            index == 0,
+            lambda: tf.logical_not(failed.assign(False)),
+            lambda: tf.logical_not(failed.read_value()),
+        )
+
+    return tf.data.Dataset.counter().take_while(going_on).flat_map(lambda index: one_pass)
 
 
 def map_skipping_errors(samples, function, reason, skipped):
@@ -366,10 +391,13 @@ def map_skipping_errors(samples, function, reason, skipped):
     return mapped.scan(tf.constant(0, tf.int64), count_gaps)
 
 
-def batches(samples, settings, shuffled=False):
-    """Decode, resize and tokenise in parallel, skip and count, batch, prefetch."""
-    if not shuffled:
-        samples = shuffle_and_end(samples, settings)
+def batches(samples, settings, after_shuffle=None):
+    """One pass of raw `samples`, shuffled (then `after_shuffle(samples)` if given),
+    decoded, resized and tokenised in parallel, skipped and counted, repeated if
+    asked, batched and prefetched."""
+    samples = shuffle_and_end(samples, settings)
+    if after_shuffle is not None:
+        samples = after_shuffle(samples)
     preprocessor = settings.preprocessor
     tokenizer = preprocessor.tokenizer
 
@@ -411,9 +439,11 @@ def batches(samples, settings, shuffled=False):
         with tf.control_dependencies([update]):
             return {**sample, "status": tf.identity(sample["status"])}
 
+    checked = check_passes(prepared.map(count, num_parallel_calls=tf.data.AUTOTUNE), settings)
+    if settings.repeat:
+        checked = repeat_passes(checked, settings)
     result = (
-        check_passes(prepared.map(count, num_parallel_calls=tf.data.AUTOTUNE), settings)
-        .filter(lambda sample: sample["status"] == OK)
+        checked.filter(lambda sample: sample["status"] == OK)
         .map(lambda sample: {"images": sample["images"], "token_ids": sample["token_ids"]})
         .batch(
             settings.batch_size,
@@ -463,7 +493,9 @@ def check_passes(samples, settings):
         )
         closing = "). See SkippedSamples for what each reason means."
         message = tf.strings.join([opening, reason_counts(), closing])
-        with tf.control_dependencies([tf.debugging.Assert(False, [message], summarize=1)]):
+        with tf.control_dependencies([settings.failed.assign(True)]):
+            check = tf.debugging.Assert(False, [message], summarize=1)
+        with tf.control_dependencies([check]):
             return tf.constant(0, tf.int64)
 
     # Keras may open several iterators over one dataset (each scan starts afresh):

@@ -107,7 +107,6 @@ def caption_table_corpus(
     rows = stages.interleave(
         stages.file_dataset((tables, roots), settings), read_file, len(tables), settings
     )
-    rows = stages.shuffle_and_end(rows, settings)
 
     def read(sample):
         contents = tf.cond(
@@ -117,8 +116,11 @@ def caption_table_corpus(
         )
         return {**sample, "image": contents}
 
-    samples = stages.map_skipping_errors(rows, read, "unreadable_file", settings.skipped)
-    return stages.batches(samples, settings, shuffled=True)
+    def read_images(rows):
+        return stages.map_skipping_errors(rows, read, "unreadable_file", settings.skipped)
+
+    # The images are read after the shuffle: its buffer holds paths, not image bytes.
+    return stages.batches(rows, settings, after_shuffle=read_images)
 
 
 def _table_samples(

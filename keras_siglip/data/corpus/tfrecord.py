@@ -102,7 +102,7 @@ def tfrecord_corpus(
         return tf.cond(sample["status"] == OK, example, lambda: sample)
 
     samples = stages.map_skipping_errors(records, parse, "bad_record", settings.skipped)
-    return stages.batches(samples, settings, shuffled=False)
+    return stages.batches(samples, settings)
 
 
 def _file_records(path, size, keep=None):
