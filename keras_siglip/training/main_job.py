@@ -211,6 +211,9 @@ def _run_locked(config):
             )
         )
     callbacks.append(progress)
+    if config.data:
+        # Stop the corpus's readers before fit lets go of its iterator (see its `close`).
+        callbacks.append(keras.callbacks.LambdaCallback(on_train_end=lambda logs: dataset.close()))
     print(f"Preparing took {time.perf_counter() - start:.0f} s.")
     train_start = time.perf_counter()
     if resumed_step < config.steps:

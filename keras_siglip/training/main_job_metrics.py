@@ -63,7 +63,12 @@ def validation_metrics(config, model, preprocessor, hold_out):
             remaining -= len(batch["token_ids"])
 
     try:
-        metrics = held_out_retrieval_metrics(model, capped(dataset.as_numpy_iterator()))
+        batches = dataset.as_numpy_iterator()
+        metrics = held_out_retrieval_metrics(model, capped(batches))
+        # The cap may leave the corpus half read: stop its readers before the
+        # iterator goes (see the corpus's `close`).
+        dataset.close()
+        del batches
     except ValueError:
         print(f"Warning: no validation pair could be read from {source}; no validation metrics.")
         metrics = {"validation_samples": 0}

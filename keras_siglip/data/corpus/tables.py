@@ -56,8 +56,8 @@ def caption_table_corpus(
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
-        `SkippedSamples` as its `skipped` attribute; it raises when a whole pass
-        gives no usable sample, as `webdataset_corpus`'s does.
+        `SkippedSamples` as its `skipped` attribute and a `close()`; it raises when
+        a whole pass gives no usable sample, as `webdataset_corpus`'s does.
 
     Example:
 
@@ -94,7 +94,7 @@ def caption_table_corpus(
         for path in tables
     ]
 
-    read_table = functools.partial(_table_samples, keep=stages.check_keep(keep))
+    read_table = functools.partial(_table_samples, keep=stages.check_keep(keep), stop=settings.stop)
 
     def read_file(path, root):
         rows = tf.data.Dataset.from_generator(
@@ -124,10 +124,11 @@ def caption_table_corpus(
 
 
 def _table_samples(
-    path, image_root, image_column, caption_column, shard_index, shard_count, keep=None
+    path, image_root, image_column, caption_column, shard_index, shard_count, keep=None, stop=None
 ):
     """Chunks of raw rows of one caption table (runs in Python); with `keep`, only the
-    rows whose image path it accepts."""
+    rows whose image path it accepts. It returns early once `stop()` is true (the
+    corpus was closed)."""
     path, image_root, image_column, caption_column = (
         value.decode() if isinstance(value, bytes) else value
         for value in (path, image_root, image_column, caption_column)
@@ -135,6 +136,8 @@ def _table_samples(
     chunk = stages.Chunk()
     try:
         for row, (image, caption) in enumerate(table_rows(path, image_column, caption_column)):
+            if stop is not None and stop():
+                return
             if row % shard_count != shard_index:
                 continue
             if keep is not None and not keep(image if isinstance(image, str) else ""):

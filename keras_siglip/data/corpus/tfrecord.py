@@ -49,8 +49,8 @@ def tfrecord_corpus(
 
     Returns:
         A `tf.data.Dataset` of `{"images", "token_ids"}` batches, with the
-        `SkippedSamples` as its `skipped` attribute; it raises when a whole pass
-        gives no usable sample, as `webdataset_corpus`'s does.
+        `SkippedSamples` as its `skipped` attribute and a `close()`; it raises when
+        a whole pass gives no usable sample, as `webdataset_corpus`'s does.
 
     Example:
 

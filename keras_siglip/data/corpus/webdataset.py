@@ -72,7 +72,9 @@ def webdataset_corpus(
         `SkippedSamples` as its `skipped` attribute. Iterating it raises a
         `tf.errors.InvalidArgumentError` naming the files and the skip counts when a
         whole pass over the files gives no usable sample (with `repeat` too), and
-        warns once when more than half of the first 1,000 samples are skipped.
+        warns once when more than half of the first 1,000 samples are skipped. Its
+        `close()` stops the reading (call it before deleting an iterator that is
+        still reading, when the program goes on: see `stages.close_corpus`).
 
     Example:
 
@@ -110,7 +112,7 @@ def webdataset_corpus(
     check_positive_int("max_member_bytes", max_member_bytes)
     paths = stages.shard_files(stages.list_files(files, (".tar",), "files"), shard)
     settings.files = paths
-    read_shard = functools.partial(tar_samples, keep=stages.check_keep(keep))
+    read_shard = functools.partial(tar_samples, keep=stages.check_keep(keep), stop=settings.stop)
 
     def read_file(path):
         samples = tf.data.Dataset.from_generator(
@@ -124,14 +126,15 @@ def webdataset_corpus(
     return stages.batches(samples, settings)
 
 
-def tar_samples(path, max_member_bytes=MAX_MEMBER_BYTES, keep=None):
+def tar_samples(path, max_member_bytes=MAX_MEMBER_BYTES, keep=None, stop=None):
     """Chunks of raw samples of one tar shard (runs in Python, inside `from_generator`).
 
     The archive is streamed (`r|`): a sample is complete when a member of the next
     key begins, and each member is read once, by `read_member`, as it comes. A
     member larger than `max_member_bytes` is never read (`tarfile` skips over it):
     its sample counts as "member_over_byte_limit". With `keep`, only the samples
-    whose key it accepts.
+    whose key it accepts. It returns early once `stop()` is true (the corpus was
+    closed).
     """
     path = path.decode() if isinstance(path, bytes) else path
     max_member_bytes = int(max_member_bytes)
@@ -143,6 +146,8 @@ def tar_samples(path, max_member_bytes=MAX_MEMBER_BYTES, keep=None):
             tarfile.open(fileobj=file, mode="r|") as archive,
         ):
             for member in archive:
+                if stop is not None and stop():
+                    return
                 if not member.isfile():
                     continue
                 directory, _, name = member.name.rpartition("/")
