@@ -20,6 +20,10 @@ preprocessor's `SigLIPTokenizer`, in parallel inside the `tf.data` graph (JPEGs 
 upright by their EXIF orientation, CMYK JPEGs converted to RGB, as Pillow does for image
 files); batches are prefetched. Nothing is held in memory beyond the buffers.
 
+A corpus's `close()` ends the reading of its iterators (`closing.py`): call it before
+deleting an iterator that is still reading, when the program goes on; corpora that were
+read are closed at exit.
+
 A sample that cannot be used (unreadable file, image bytes that do not decode, no
 caption, a caption that is empty after canonicalisation...) is skipped and counted by
 reason in a `SkippedSamples`, never raised: one bad JPEG must not end a long run.

@@ -8,16 +8,14 @@ that closes a file or the stream and is never counted. `batches` decodes, tokeni
 counts and drops unusable samples, and batches the rest.
 """
 
-import atexit
 import os
 import re
-import threading
-import time
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
+from keras_siglip.data.corpus.closing import Closing, close_function, repeat_passes, until_closed
 from keras_siglip.data.exif import upright
 from keras_siglip.data.image_header import image_pixels
 from keras_siglip.preprocessing import SigLIPPreprocessor
@@ -50,10 +48,6 @@ MAX_IMAGE_PIXELS = 89_478_485
 MAX_MEMBER_BYTES = 64 * 2**20
 # Samples after which a corpus that skips more than half of them gets a warning.
 WARN_AFTER_SAMPLES = 1000
-
-# Seconds `close` waits, with the GIL released, for readers that were running Python to
-# find the stop and return.
-CLOSE_WAIT = 0.5
 
 # Samples a reading generator hands to TensorFlow at once: one Python call per chunk
 # instead of one per sample.
@@ -189,72 +183,13 @@ class Settings:
         self.files_in_parallel = files_in_parallel
         self.skipped = skipped if skipped is not None else SkippedSamples()
         self.max_image_pixels = max_image_pixels
-        with tf.device("/CPU:0"):
-            # Set when a pass gave no usable sample: no further pass starts.
-            self.failed = tf.Variable(False, trainable=False, name="corpus_failed")
-            # Set by `close`: files, samples and passes end.
-            self.closed = tf.Variable(False, trainable=False, name="corpus_closed")
+        # Ends the reading: `close`, a pass without a usable sample (closing.py).
+        self.closing = Closing()
         # Checked by the readers that run in Python (`from_generator`) at each sample.
-        self.stop = ReaderStop()
-        _OPENED.append(self)
+        self.stop = self.closing.stop
         # The files being read, for the error when none of them holds a sample:
         # set by the format once it has listed them.
         self.files = []
-
-    def close(self, wait=True):
-        """End the reading of every iterator over the corpus; with `wait`, give the
-        readers that run Python the time to return. See `close_corpus`."""
-        self.stop.event.set()
-        self.closed.assign(True)
-        if wait and self.stop.reading:
-            time.sleep(CLOSE_WAIT)  # releases the GIL: a reader that waits for it finishes
-
-
-class ReaderStop:
-    """What a reader that runs Python calls between samples: true once its corpus is
-    closed (it then returns). Calling it also marks the corpus as being read."""
-
-    def __init__(self):
-        self.event = threading.Event()
-        self.reading = False
-
-    def __call__(self):
-        self.reading = True
-        return self.event.is_set()
-
-
-# Every corpus opened in this process: those that were read are closed before the
-# interpreter shuts down and deletes their iterators.
-_OPENED = []
-
-
-@atexit.register
-def _close_opened():
-    read = [settings for settings in _OPENED if settings.stop.reading]
-    for settings in read:
-        settings.close(wait=False)
-    if read:
-        time.sleep(CLOSE_WAIT)
-
-
-def close_corpus(settings):
-    """`dataset.close` of a corpus dataset (documented there)."""
-
-    def close():
-        """Stop reading this corpus: every iterator over it ends (its next batches
-        are those already prepared), its reader threads return, and a new iterator
-        raises an error. Call it before an iterator that is still reading is deleted,
-        for example after `for batch in dataset.take(n)` or a `fit` on it, when the
-        program goes on.
-
-        Why: the readers of WebDataset shards and caption tables run Python inside
-        `tf.data` threads; deleting an iterator waits for them, and one that waits
-        for the GIL, which the deleting thread holds, waits for ever. Corpora that are
-        still open when the program exits are closed first (an `atexit` hook).
-        """
-        settings.close()
-
-    return close
 
 
 def check_keep(keep):
@@ -380,13 +315,7 @@ def file_dataset(files, settings):
     if settings.shuffle:
         count = len(files[0]) if isinstance(files, tuple) else len(files)
         dataset = dataset.shuffle(count, seed=settings.seed, reshuffle_each_iteration=True)
-    return until_closed(dataset, settings)
-
-
-def until_closed(dataset, settings):
-    """`dataset` up to the `close` of its corpus."""
-    closed = settings.closed
-    return dataset.take_while(lambda *_: tf.logical_not(closed.read_value()))
+    return until_closed(dataset, settings.closing)
 
 
 def interleave(file_names, read_file, file_count, settings):
@@ -411,41 +340,6 @@ def shuffle_and_end(samples, settings):
         )
     end = {"image": tf.constant(""), "caption": tf.constant(""), "status": tf.constant(PASS_END)}
     return samples.concatenate(tf.data.Dataset.from_tensors(end))
-
-
-def repeat_passes(one_pass, settings):
-    """`one_pass` (read, decoded and checked by `check_passes`) over and over (once
-    unless `settings.repeat`), until a pass gives no usable sample or the corpus is
-    closed; an iterator over a closed corpus raises an error at once.
-
-    A pass starts only once the previous one has ended, so its check has run: after
-    the error nothing reads on. A pipeline that kept reading in the background after
-    it could not be deleted safely: deleting a `tf.data` iterator waits for its
-    readers, and a reader that runs Python (`from_generator`) waits for the GIL that
-    the deleting thread holds, for ever. Each new iterator starts over (and fails
-    again, instead of ending at once). The shuffle, inside the pass, still draws a
-    new order each pass.
-    """
-    failed, closed = settings.failed, settings.closed
-    message = (
-        f"The corpus of {describe(settings.files)} was closed (its `close()`): open it again "
-        "to read it."
-    )
-
-    def first():
-        check = tf.debugging.Assert(tf.logical_not(closed.read_value()), [message])
-        with tf.control_dependencies([check]):
-            return tf.logical_not(failed.assign(False))
-
-    def going_on(index):
-        return tf.cond(
-            index == 0,
-            first,
-            lambda: tf.logical_not(failed.read_value() | closed.read_value()),
-        )
-
-    passes = tf.data.Dataset.counter() if settings.repeat else tf.data.Dataset.range(1)
-    return passes.take_while(going_on).flat_map(lambda index: one_pass)
 
 
 def map_skipping_errors(samples, function, reason, skipped):
@@ -479,7 +373,7 @@ def batches(samples, settings, after_shuffle=None):
     """One pass of raw `samples`, shuffled (then `after_shuffle(samples)` if given),
     decoded, resized and tokenised in parallel, skipped and counted, repeated if
     asked, batched and prefetched."""
-    samples = shuffle_and_end(until_closed(samples, settings), settings)
+    samples = shuffle_and_end(until_closed(samples, settings.closing), settings)
     if after_shuffle is not None:
         samples = after_shuffle(samples)
     preprocessor = settings.preprocessor
@@ -525,7 +419,7 @@ def batches(samples, settings, after_shuffle=None):
 
     checked = check_passes(prepared.map(count, num_parallel_calls=tf.data.AUTOTUNE), settings)
     result = (
-        repeat_passes(checked, settings)
+        repeat_passes(checked, settings.closing, settings.repeat, describe(settings.files))
         .filter(lambda sample: sample["status"] == OK)
         .map(lambda sample: {"images": sample["images"], "token_ids": sample["token_ids"]})
         .batch(
@@ -537,7 +431,7 @@ def batches(samples, settings, after_shuffle=None):
         .with_options(pipeline_options())
     )
     result.skipped = settings.skipped
-    result.close = close_corpus(settings)
+    result.close = close_function(settings.closing)
     return result
 
 
@@ -562,6 +456,7 @@ def check_passes(samples, settings):
     instead of repeating forever without a batch.
     """
     skipped = settings.skipped
+    closed = settings.closing.closed
     files = describe(settings.files)
     reasons = tf.constant(REASONS)
 
@@ -575,9 +470,9 @@ def check_passes(samples, settings):
             f"The corpus files {files} hold no usable sample: a whole pass over them "
             "skipped every one ("
         )
-        closing = "). See SkippedSamples for what each reason means."
-        message = tf.strings.join([opening, reason_counts(), closing])
-        with tf.control_dependencies([settings.failed.assign(True)]):
+        ending = "). See SkippedSamples for what each reason means."
+        message = tf.strings.join([opening, reason_counts(), ending])
+        with tf.control_dependencies([settings.closing.failed.assign(True)]):
             check = tf.debugging.Assert(False, [message], summarize=1)
         with tf.control_dependencies([check]):
             return tf.constant(0, tf.int64)
@@ -599,7 +494,7 @@ def check_passes(samples, settings):
         usable_in_pass += tf.cast(status == OK, tf.int64)
         # A pass that `close` cut short is no evidence against the corpus.
         checked = tf.cond(
-            is_pass_end & (usable_in_pass == 0) & tf.logical_not(settings.closed.read_value()),
+            is_pass_end & (usable_in_pass == 0) & tf.logical_not(closed.read_value()),
             fail,
             lambda: tf.constant(0, tf.int64),
         )

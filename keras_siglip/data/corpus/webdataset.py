@@ -74,7 +74,7 @@ def webdataset_corpus(
         whole pass over the files gives no usable sample (with `repeat` too), and
         warns once when more than half of the first 1,000 samples are skipped. Its
         `close()` stops the reading (call it before deleting an iterator that is
-        still reading, when the program goes on: see `stages.close_corpus`).
+        still reading, when the program goes on: see `closing.close_function`).
 
     Example:
 
