@@ -2,15 +2,11 @@
 run Python inside tf.data threads, and deleting an iterator while one of them waits for
 the GIL hangs the process), and corpora still open at exit are closed first."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import run_python
 
 from keras_siglip.data import write_corpus
 from keras_siglip.data.corpus import open_corpus
@@ -22,7 +18,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 WORDS = "red blue green square circle small large dark light bright".split()
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +65,7 @@ def test_a_half_read_corpus_does_not_hang_the_exit(tmp_path):
     # per batch) and exits, its iterator still alive: before corpora were closed at
     # exit, about one run in two hung for ever while the interpreter deleted the
     # iterator.
-    code = textwrap.dedent(f"""
+    code = f"""
         import numpy as np
         from keras_siglip.data import write_webdataset
         from keras_siglip.data.corpus import open_corpus
@@ -85,20 +80,8 @@ def test_a_half_read_corpus_does_not_hang_the_exit(tmp_path):
         iterator = iter(dataset)
         batches = [next(iterator) for _ in range(3)]
         print("read", len(batches))
-    """)
-    environment = {
-        name: os.environ[name] for name in ("PATH", "HOME", "KERAS_BACKEND") if name in os.environ
-    }
-    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    """
     for _ in range(3):
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = run_python(code)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "read 3" in result.stdout

@@ -6,16 +6,14 @@ import io
 import json
 import os
 import struct
-import subprocess
-import sys
 import tarfile
-import textwrap
 import zlib
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import run_python
 
 from keras_siglip.data import write_caption_table, write_tfrecord
 from keras_siglip.data.corpus import (
@@ -37,7 +35,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 CAPTIONS = ["a red square", "a blue circle", "a green square", "a blue square"]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -78,33 +75,6 @@ def shard(path, samples):
             add(archive, f"{index:04d}.png", image)
             add(archive, f"{index:04d}.txt", caption.encode())
     return str(path)
-
-
-def run_python(code, timeout=120):
-    """Run `code` in a fresh interpreter from the repository root (its own memory
-    accounting, and a hang is a timeout instead of a stuck test run), with only the
-    environment it needs: settings that earlier tests leave in this process's
-    environment (the CLI's allocator choice, say) must not change what is measured."""
-    kept = (
-        "PATH",
-        "HOME",
-        "KERAS_BACKEND",
-        "PYTHONPATH",
-        "LANG",
-        "OPENBLAS_CORETYPE",
-        "OPENBLAS_L2_SIZE",
-    )
-    environment = {name: os.environ[name] for name in kept if name in os.environ}
-    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.mark.slow

@@ -183,10 +183,9 @@ class Settings:
         self.files_in_parallel = files_in_parallel
         self.skipped = skipped if skipped is not None else SkippedSamples()
         self.max_image_pixels = max_image_pixels
-        # Ends the reading: `close`, a pass without a usable sample (closing.py).
+        # Ends the reading: `close`, a pass without a usable sample (closing.py); the
+        # readers that run Python check its `stop` at each sample.
         self.closing = Closing()
-        # Checked by the readers that run in Python (`from_generator`) at each sample.
-        self.stop = self.closing.stop
         # The files being read, for the error when none of them holds a sample:
         # set by the format once it has listed them.
         self.files = []

@@ -94,7 +94,9 @@ def caption_table_corpus(
         for path in tables
     ]
 
-    read_table = functools.partial(_table_samples, keep=stages.check_keep(keep), stop=settings.stop)
+    read_table = functools.partial(
+        _table_samples, keep=stages.check_keep(keep), stop=settings.closing.stop
+    )
 
     def read_file(path, root):
         rows = tf.data.Dataset.from_generator(

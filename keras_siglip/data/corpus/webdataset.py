@@ -112,7 +112,9 @@ def webdataset_corpus(
     check_positive_int("max_member_bytes", max_member_bytes)
     paths = stages.shard_files(stages.list_files(files, (".tar",), "files"), shard)
     settings.files = paths
-    read_shard = functools.partial(tar_samples, keep=stages.check_keep(keep), stop=settings.stop)
+    read_shard = functools.partial(
+        tar_samples, keep=stages.check_keep(keep), stop=settings.closing.stop
+    )
 
     def read_file(path):
         samples = tf.data.Dataset.from_generator(
